@@ -1,0 +1,211 @@
+"""DDIM sampling (Song et al. 2021): the timestep grid, one update step, and a small sampler.
+
+One step from t to an earlier timestep s (a = alpha_bar_t, a' = alpha_bar_s, x0/eps recovered from the
+network output by :func:`predict_x0_and_eps`):
+
+    sigma  = eta * sqrt((1 - a') / (1 - a) * (1 - a / a'))
+    x_s    = sqrt(a') x0 + sqrt(1 - a' - sigma^2) eps + sigma z,    z ~ N(0, I)
+
+eta = 0 is the deterministic DDIM sampler; eta = 1 matches the DDPM posterior variance. The last step
+goes to "s = -1", whose alpha_bar is ``final_alpha_cumprod`` (1.0, i.e. the clean sample), so the final
+output is the network's x0 estimate.
+
+These semantics match ``diffusers.DDIMScheduler`` with ``set_alpha_to_one=True``, ``steps_offset=0``,
+``clip_sample=False`` and thresholding off. One deliberate difference: the previous timestep is the next
+entry of the timestep list, whereas diffusers uses ``t - num_train_timesteps // num_inference_steps``.
+The two agree for "leading" spacing and for "trailing" spacing when ``num_inference_steps`` divides
+``num_train_timesteps`` (e.g. 25, 50, 250 of 1000); otherwise diffusers steps to timesteps it never
+evaluates, which this module avoids.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+
+from ._coefficients import TimestepLike, alpha_bar_at
+from .parameterization import predict_x0_and_eps
+from .schedules import NoiseSchedule
+
+__all__ = ["SPACINGS", "ddim_timesteps", "ddim_step", "DDIMSampler"]
+
+SPACINGS = ("trailing", "leading", "linspace")
+
+
+def ddim_timesteps(
+    num_inference_steps: int, num_train_timesteps: int = 1000, spacing: str = "trailing"
+) -> torch.Tensor:
+    """The descending grid of ``num_inference_steps`` training timesteps to evaluate.
+
+    With N = ``num_train_timesteps`` and n = ``num_inference_steps`` (rounding is half-to-even):
+
+    * ``"trailing"``: round(N - i * N / n) - 1 for i = 0..n-1; starts at N - 1 (pure noise).
+    * ``"leading"``:  (n - 1 - i) * (N // n); ends at 0, may start well below N - 1.
+    * ``"linspace"``: round of n evenly spaced points from N - 1 down to 0.
+
+    These equal ``diffusers.DDIMScheduler.set_timesteps`` with ``steps_offset=0``. (For a few values of n,
+    e.g. 61 or 103 with N = 1000, diffusers' "trailing" grid comes out one entry too long, ending in an
+    invalid -1; here the grid always has exactly n entries, which equal diffusers' first n.)
+    """
+    n, big_n = num_inference_steps, num_train_timesteps
+    if isinstance(big_n, bool) or int(big_n) != big_n or big_n < 1:
+        raise ValueError(f"num_train_timesteps must be a positive integer, got {big_n!r}")
+    if isinstance(n, bool) or int(n) != n or not 1 <= n <= big_n:
+        raise ValueError(
+            f"num_inference_steps must be an integer from 1 to num_train_timesteps ({big_n}), got {n!r}"
+        )
+    n, big_n = int(n), int(big_n)
+    i = torch.arange(n, dtype=torch.float64)
+    if spacing == "trailing":
+        # Points N, N - N/n, N - 2N/n, ... evaluated the way numpy's arange does (start + i * delta,
+        # delta being the float64 difference of the first two points), so that points that land on
+        # a .5 round exactly as in diffusers.
+        start = float(big_n)
+        delta = (start - big_n / n) - start
+        ts = torch.round(start + i * delta) - 1
+    elif spacing == "leading":
+        ts = (i * (big_n // n)).flip(0)
+    elif spacing == "linspace":
+        if n == 1:
+            ts = torch.zeros(1, dtype=torch.float64)
+        else:
+            points = i * ((big_n - 1) / (n - 1))
+            points[-1] = big_n - 1
+            ts = torch.round(points).flip(0)
+    else:
+        raise ValueError(f"unknown timestep spacing {spacing!r}; expected one of {SPACINGS}")
+    return ts.to(torch.long)
+
+
+def _randn_like(x: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
+    """Standard normal noise shaped like ``x``, drawn on the generator's device, then moved to x's."""
+    draw_device = generator.device if generator is not None else x.device
+    return torch.randn(x.shape, generator=generator, device=draw_device, dtype=x.dtype).to(x.device)
+
+
+def ddim_step(
+    model_output: torch.Tensor,
+    t: TimestepLike,
+    prev_t: TimestepLike,
+    x_t: torch.Tensor,
+    alphas_cumprod: torch.Tensor,
+    prediction_type: str,
+    eta: float = 0.0,
+    generator: Optional[torch.Generator] = None,
+    final_alpha_cumprod: float = 1.0,
+) -> torch.Tensor:
+    """One DDIM update from timestep ``t`` to ``prev_t`` (a pure function).
+
+    ``t``/``prev_t`` are ints, scalars or ``(B,)`` LongTensors; ``prev_t < 0`` means "the clean end",
+    whose alpha_bar is ``final_alpha_cumprod``. With ``eta > 0`` fresh Gaussian noise is drawn with
+    ``generator`` (``torch.randn`` of ``x_t``'s shape and dtype, as diffusers does).
+    """
+    if eta < 0:
+        raise ValueError(f"eta must be >= 0, got {eta}")
+    x0, eps = predict_x0_and_eps(model_output, x_t, t, alphas_cumprod, prediction_type)
+    a_t = alpha_bar_at(alphas_cumprod, t, x_t)
+    a_prev = alpha_bar_at(alphas_cumprod, prev_t, x_t, final_alpha_cumprod=final_alpha_cumprod)
+    dtype = x_t.dtype
+
+    if eta > 0:
+        variance = (1.0 - a_prev) / (1.0 - a_t) * (1.0 - a_t / a_prev)
+        sigma = eta * variance.clamp(min=0.0).sqrt()
+    else:
+        sigma = torch.zeros_like(a_t)
+    dir_coef = (1.0 - a_prev - sigma * sigma).clamp(min=0.0).sqrt()
+    x_prev = a_prev.sqrt().to(dtype) * x0 + dir_coef.to(dtype) * eps
+    if eta > 0:
+        x_prev = x_prev + sigma.to(dtype) * _randn_like(model_output, generator)
+    return x_prev
+
+
+DenoiseFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class DDIMSampler:
+    """DDIM over a :class:`NoiseSchedule`'s grid of ``num_inference_steps`` timesteps.
+
+    The paper samples with 250 DDIM steps. ``init_noise_sigma`` is 1: start from x_T ~ N(0, I).
+    """
+
+    init_noise_sigma = 1.0
+    final_alpha_cumprod = 1.0
+
+    def __init__(
+        self,
+        schedule: NoiseSchedule,
+        num_inference_steps: int,
+        spacing: str = "trailing",
+        eta: float = 0.0,
+    ) -> None:
+        if eta < 0:
+            raise ValueError(f"eta must be >= 0, got {eta}")
+        self.schedule = schedule
+        self.num_inference_steps = int(num_inference_steps)
+        self.spacing = spacing
+        self.eta = float(eta)
+        self.timesteps = ddim_timesteps(num_inference_steps, schedule.num_train_timesteps, spacing)
+        self.alphas_cumprod = schedule.alphas_cumprod
+        self._position = {int(t): i for i, t in enumerate(self.timesteps.tolist())}
+
+    def __len__(self) -> int:
+        return len(self.timesteps)
+
+    def prev_timestep(self, t: TimestepLike) -> int:
+        """The timestep after ``t`` in this sampler's grid, or -1 after the last one."""
+        key = int(t.item() if isinstance(t, torch.Tensor) else t)
+        if key not in self._position:
+            raise ValueError(f"timestep {key} is not in this sampler's grid of {len(self.timesteps)} steps")
+        i = self._position[key]
+        return int(self.timesteps[i + 1]) if i + 1 < len(self.timesteps) else -1
+
+    def step(
+        self,
+        model_output: torch.Tensor,
+        t: TimestepLike,
+        x_t: torch.Tensor,
+        generator: Optional[torch.Generator] = None,
+    ) -> torch.Tensor:
+        """One DDIM update from ``t`` (an entry of ``self.timesteps``) to the next timestep of the grid."""
+        return ddim_step(
+            model_output,
+            int(t.item() if isinstance(t, torch.Tensor) else t),
+            self.prev_timestep(t),
+            x_t,
+            self.alphas_cumprod,
+            self.schedule.prediction_type,
+            eta=self.eta,
+            generator=generator,
+            final_alpha_cumprod=self.final_alpha_cumprod,
+        )
+
+    @torch.no_grad()
+    def sample(
+        self,
+        denoise_fn: DenoiseFn,
+        x_T: torch.Tensor,
+        callback: Optional[Callable[[int, torch.Tensor, torch.Tensor], None]] = None,
+        progress: bool = False,
+        generator: Optional[torch.Generator] = None,
+    ) -> torch.Tensor:
+        """Run the whole chain from ``x_T`` and return the final x0 estimate (latents).
+
+        ``denoise_fn(x_t, t)`` gets a 0-dim LongTensor ``t`` on ``x_T``'s device and returns the model
+        output (epsilon or v, per the schedule, guidance already applied). ``callback(i, t, x)`` is
+        called after step ``i`` with the updated latents. ``generator`` is used only when eta > 0.
+        """
+        x = x_T * self.init_noise_sigma
+        steps = self.timesteps.tolist()
+        iterator = steps
+        if progress:
+            from tqdm.auto import tqdm
+
+            iterator = tqdm(steps, desc="DDIM", total=len(steps))
+        for i, t in enumerate(iterator):
+            t_tensor = torch.tensor(t, dtype=torch.long, device=x.device)
+            model_output = denoise_fn(x, t_tensor)
+            x = self.step(model_output, t, x, generator=generator)
+            if callback is not None:
+                callback(i, t_tensor, x)
+        return x

