@@ -105,11 +105,12 @@ class UpBlock(_Level):
             self.attentions, self.temporal_attentions = _transformers(cfg, cout, cfg.heads(level), n)
         self.upsamplers = None if level == 0 else nn.ModuleList([Upsample(cout, cfg.temporal_layers, cfg.temporal_kernel_size)])
 
-    def forward(self, h, skips: list[torch.Tensor], temb, contexts, num_frames: int, use_temporal: bool):
+    def forward(self, h, skips: list[torch.Tensor], temb, contexts, num_frames: int, use_temporal: bool, size=None):
+        """`skips`: this block's skip connections in the order the down path made them (used last-first);
+        `size`: spatial size to upsample to (the next block's skips), for latents not divisible by 2^levels."""
         for j in range(len(self.resnets)):
-            h = torch.cat([h, skips.pop()], dim=1)
+            h = torch.cat([h, skips[-1 - j]], dim=1)
             h = self._step(j, h, temb, contexts, num_frames, use_temporal)
         if self.upsamplers is not None:
-            size = tuple(skips[-1].shape[-2:]) if skips else None
             h = self.upsamplers[0](h, num_frames, use_temporal, size)
         return h

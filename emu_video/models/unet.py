@@ -7,6 +7,7 @@ from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 
 from emu_video.errors import UserError
@@ -58,6 +59,7 @@ class VideoUNet(nn.Module):
             self.up_blocks.append(UpBlock(cfg, index, prev, temb_dim))
             prev = cfg.block_out_channels[len(cfg.block_out_channels) - 1 - index]
         self.conv_norm_out = nn.GroupNorm(cfg.norm_num_groups, ch0, eps=cfg.norm_eps)
+        self.gradient_checkpointing = False
         self.conv_out = nn.Conv2d(ch0, cfg.out_channels, 3, padding=1)
 
     # Parameter groups ---------------------------------------------------------------------------------
@@ -91,6 +93,16 @@ class VideoUNet(nn.Module):
                 module.reset_to_identity()
         if self.conv_in_cond is not None:
             self.conv_in_cond.weight.zero_()
+
+    def enable_gradient_checkpointing(self, enabled: bool = True) -> "VideoUNet":
+        """Recompute each block's activations in the backward pass instead of storing them."""
+        self.gradient_checkpointing = enabled
+        return self
+
+    def _run(self, block, *args):
+        if self.gradient_checkpointing and torch.is_grad_enabled():
+            return torch.utils.checkpoint.checkpoint(block, *args, use_reentrant=False)
+        return block(*args)
 
     # Forward -------------------------------------------------------------------------------------------
     def _contexts(self, encoder_hidden_states, batch: int, num_frames: int) -> list[torch.Tensor]:
@@ -149,11 +161,14 @@ class VideoUNet(nn.Module):
             h_ = self.temporal_conv_in(h_, t)
         skips = [h_]
         for block in self.down_blocks:
-            h_, block_skips = block(h_, temb, contexts, t, use_temporal)
+            h_, block_skips = self._run(block, h_, temb, contexts, t, use_temporal)
             skips.extend(block_skips)
-        h_ = self.mid_block(h_, temb, contexts, t, use_temporal)
+        h_ = self._run(self.mid_block, h_, temb, contexts, t, use_temporal)
         for block in self.up_blocks:
-            h_ = block(h_, skips, temb, contexts, t, use_temporal)  # pops its skips
+            n = len(block.resnets)
+            block_skips, skips = skips[-n:], skips[:-n]
+            size = tuple(skips[-1].shape[-2:]) if skips else None
+            h_ = self._run(block, h_, block_skips, temb, contexts, t, use_temporal, size)
         h_ = self.conv_out(F.silu(self.conv_norm_out(h_)))
         out = h_.view(b, t, -1, h, w).transpose(1, 2)
         return out[:, :, 0] if is_image else out

@@ -152,3 +152,17 @@ def test_mismatched_or_corrupt_weights_are_refused(tmp_path):
         from_pretrained(tmp_path / "unet")
     with pytest.raises(UserError, match="not found"):
         from_pretrained(tmp_path / "nowhere")
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    torch.manual_seed(0)
+    m = VideoUNet(tiny_config()).freeze_spatial()
+    _perturb_video_layers(m)
+    x, ctx = torch.randn(1, 9, 3, 16, 16), _ctx(1)
+    m(x, 5, ctx).square().mean().backward()
+    ref = {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}
+    m.zero_grad(set_to_none=True)
+    m.enable_gradient_checkpointing()
+    m(x, 5, ctx).square().mean().backward()
+    for n, g in ref.items():
+        torch.testing.assert_close(dict(m.named_parameters())[n].grad, g, rtol=1e-5, atol=1e-6)

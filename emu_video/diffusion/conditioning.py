@@ -1,0 +1,88 @@
+"""Explicit conditioning inputs: known frames placed in a zero video plus a binary mask.
+
+The same mechanism serves every task: image-to-video (the first frame is known), frame interpolation
+(masked zero-interleaving of 8 frames into 37) and extension (the first frames are the past video).
+The U-Net input is concat([noisy latents, conditioning latents, mask]) along channels.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+
+def place_frames(known: torch.Tensor, num_frames: int, positions: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Put `known` (B, C, K, h, w) at time `positions` (K of them) of a zero (B, C, T, h, w) video.
+
+    Returns (conditioning latents, mask (B, 1, T, h, w) that is 1 at the known frames).
+    """
+    b, c, k, h, w = known.shape
+    positions = list(positions)
+    if len(positions) != k:
+        raise ValueError(f"{k} known frames but {len(positions)} positions")
+    if any(p < 0 or p >= num_frames for p in positions) or len(set(positions)) != k:
+        raise ValueError(f"positions {positions} must be distinct and inside 0..{num_frames - 1}")
+    cond = known.new_zeros(b, c, num_frames, h, w)
+    mask = known.new_zeros(b, 1, num_frames, h, w)
+    idx = torch.tensor(positions, device=known.device)
+    cond[:, :, idx] = known
+    mask[:, :, idx] = 1
+    return cond, mask
+
+
+def first_frame_condition(image_latent: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Image-to-video: the image latent (B, C, h, w) zero-padded over time, mask 1 at frame 0."""
+    return place_frames(image_latent.unsqueeze(2), num_frames, [0])
+
+
+def interpolation_positions(num_inputs: int = 8, factor: int = 4, pad: int = 4) -> list[int]:
+    """Where input frames land in the interpolated clip: 8 inputs, 3 new frames between pairs (factor 4) and
+    4 beyond each end give positions 4, 8, ..., 32 of 37 frames."""
+    return [pad + factor * i for i in range(num_inputs)]
+
+
+def interpolation_length(num_inputs: int = 8, factor: int = 4, pad: int = 4) -> int:
+    return factor * (num_inputs - 1) + 1 + 2 * pad
+
+
+def interpolation_condition(
+    frames: torch.Tensor, factor: int = 4, pad: int = 4
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Masked zero-interleaving of (B, C, K, h, w) low-fps latents into the high-fps clip."""
+    k = frames.shape[2]
+    return place_frames(frames, interpolation_length(k, factor, pad), interpolation_positions(k, factor, pad))
+
+
+def extension_condition(past: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Extension: the past frames (B, C, K, h, w) fill the first K of `num_frames`; the rest is generated."""
+    return place_frames(past, num_frames, range(past.shape[2]))
+
+
+def stitch_plan(num_inputs: int, window: int = 8, factor: int = 4, pad: int = 4) -> list[tuple[int, int, int]]:
+    """How to interpolate a long low-fps clip window by window and stitch the results, as the paper does.
+
+    Returns (first input frame, keep_from, keep_to) per window: window w interpolates inputs
+    [w*window, (w+1)*window) into `interpolation_length` frames of which [keep_from, keep_to) are kept.
+    For 16 inputs: two windows of 37 frames, keeping 0..31 of the first (its last 5 overlap the next
+    window) and 4..36 of the second: 32 + 33 = 65 frames, 4.06 s at 16 fps.
+    """
+    if num_inputs % window:
+        raise ValueError(f"{num_inputs} frames do not split into windows of {window}")
+    n = num_inputs // window
+    length = interpolation_length(window, factor, pad)
+    last_input = pad + factor * (window - 1)  # output index of each window's last input frame
+    plan = []
+    for w in range(n):
+        keep_from = 0 if w == 0 else pad
+        keep_to = length if w == n - 1 else last_input + factor - pad
+        plan.append((w * window, keep_from, keep_to))
+    return plan
+
+
+def stitched_length(num_inputs: int, window: int = 8, factor: int = 4, pad: int = 4) -> int:
+    return sum(b - a for _, a, b in stitch_plan(num_inputs, window, factor, pad))
+
+
+def unet_input(noisy: torch.Tensor, cond: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return torch.cat([noisy, cond.to(noisy.dtype), mask.to(noisy.dtype)], dim=1)
