@@ -96,7 +96,7 @@ def write_tiny_model_folder(root: Path, seed: int = 0, interpolation: bool = Tru
             {"path": "text_encoder_2", "max_length": 10},
         ],
         video_schedule=NoiseSchedule.stage_512().to_dict(),
-        defaults={"steps": 3, "interpolation_steps": 2, "num_frames": 4, "height": 32, "width": 32},
+        defaults={"steps": 2, "interpolation_steps": 2, "num_frames": 8, "height": 16, "width": 16},
     )
     if interpolation:
         with torch.no_grad():

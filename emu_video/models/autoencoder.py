@@ -25,6 +25,10 @@ class FrameAutoencoder:
     def from_pretrained(cls, folder: str | Path, device=None, dtype=None, chunk_size: int = 8) -> "FrameAutoencoder":
         from diffusers import AutoencoderKL
 
+        from emu_video.models._quiet import quiet_libraries
+
+        quiet_libraries()
+
         folder = Path(folder)
         if not (folder / "config.json").exists():
             raise UserError(f"no autoencoder (vae/config.json) in {folder.parent}")

@@ -52,6 +52,10 @@ class TextEncoder(torch.nn.Module):
         """Load from local folders only (diffusers layout keeps the tokenizer in a sibling `tokenizer/`)."""
         import transformers
 
+        from emu_video.models._quiet import quiet_libraries
+
+        quiet_libraries()
+
         folder = Path(folder)
         tok_folder = Path(tokenizer_folder) if tokenizer_folder else folder
         for f in (folder, tok_folder):

@@ -1,0 +1,191 @@
+"""`emu-video generate | animate | interpolate | extend`: the pipelines from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from pathlib import Path
+
+from emu_video.errors import UserError
+
+
+def _common(p: argparse.ArgumentParser, guidance: bool = True) -> None:
+    p.add_argument("--model", metavar="DIR", default=None,
+                   help="model folder (default: the model shipped with the package)")
+    p.add_argument("--out", metavar="FILE", default=None,
+                   help="output video (.mp4 H.264, or .gif); default: a name made from the prompt and seed")
+    p.add_argument("--seed", type=int, default=0, help="random seed; same seed and arguments give the same video (default 0)")
+    p.add_argument("--steps", type=int, default=None, help="DDIM steps per stage (default: the model's)")
+    if guidance:
+        p.add_argument("--w-img", type=float, default=None, help="image guidance weight w_img (default: the model's, 2.0 in the paper)")
+        p.add_argument("--w-txt", type=float, default=None, help="text guidance weight w_txt (default: the model's, 7.5 in the paper)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default cpu)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
+                   help="weights and activations dtype (default float32)")
+    p.add_argument("--gif", action="store_true", help="also write a GIF next to the mp4")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def register(sub) -> None:
+    g = sub.add_parser(
+        "generate", help="text -> video (first frame, then video, then interpolation to 16 fps)",
+        description="Generate a video from a prompt with the factorized pipeline: the U-Net without temporal "
+                    "layers draws the first frame, the U-Net with them animates it (4 fps), and the interpolation "
+                    "model raises it to 16 fps.",
+    )
+    g.add_argument("prompt", help='what the video shows, e.g. "a yellow triangle rises on a black background"')
+    _common(g)
+    g.add_argument("--image-guidance", type=float, default=None, help="guidance scale of the first frame (default 7.5)")
+    g.add_argument("--interp-steps", type=int, default=None, help="DDIM steps of the interpolation model")
+    g.add_argument("--frames", type=int, default=None, help="frames of the base video before interpolation (default: the model's)")
+    g.add_argument("--no-interpolate", action="store_true", help="stop at the base video (4 fps)")
+    g.add_argument("--save-first-frame", metavar="PNG", nargs="?", const="", default=None,
+                   help="also save the generated first frame (default name: the video's with .png)")
+    g.set_defaults(func=run_generate)
+
+    a = sub.add_parser("animate", help="image + prompt -> video",
+                       description="Animate an image (PNG/JPEG/...) with a prompt using first-frame conditioning.")
+    a.add_argument("image", help="the image to animate; it is centre-cropped and resized to the model's size")
+    a.add_argument("prompt")
+    _common(a)
+    a.add_argument("--frames", type=int, default=None, help="frames to generate (default: the model's)")
+    a.add_argument("--interpolate", action="store_true", help="also run the interpolation model (to 16 fps)")
+    a.set_defaults(func=run_animate)
+
+    i = sub.add_parser("interpolate", help="video at 4 fps -> 4x the frame rate",
+                       description="Interpolate a low-frame-rate video (8k frames: 8 -> 37, 16 -> 65) to 4x its fps "
+                                   "by masked zero-interleaving.")
+    i.add_argument("video", help="mp4/webm/gif with a multiple of 8 frames")
+    i.add_argument("--prompt", default="", help="what the video shows (helps the text guidance)")
+    _common(i)
+    i.add_argument("--noise-t", type=int, default=None, help="noise augmentation of the conditioning frames (default 100)")
+    i.set_defaults(func=run_interpolate)
+
+    e = sub.add_parser("extend", help="video + future prompt -> the video continued",
+                       description="Continue a video: condition on its last frames and a new prompt, generate the next ones.")
+    e.add_argument("video")
+    e.add_argument("prompt", help="what happens next")
+    _common(e)
+    e.add_argument("--past", type=int, default=None, help="frames of the video to condition on (default: half the model's clip)")
+    e.add_argument("--new", type=int, default=None, help="frames to generate (default: the rest of the model's clip)")
+    e.set_defaults(func=run_extend)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "video"
+
+
+def _out_path(args, stem: str) -> Path:
+    out = Path(args.out) if args.out else Path(f"{_slug(stem)}-seed{args.seed}.mp4")
+    if out.suffix.lower() not in (".mp4", ".gif", ".mkv", ".mov"):
+        raise UserError(f"--out must end in .mp4 or .gif, got {out.name}")
+    if out.exists() and out.is_dir():
+        raise UserError(f"--out is a folder: {out}")
+    return out
+
+
+def _check_steps(args) -> None:
+    for name in ("steps", "interp_steps"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+
+
+def _components(args):
+    from emu_video.pipelines.components import EmuVideoComponents
+
+    device = args.device
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {device}: no CUDA device is available here (use --device cpu)")
+    return EmuVideoComponents.from_pretrained(args.model, device=device, dtype=args.dtype)
+
+
+def _write(args, out: Path, frames, fps: float) -> None:
+    from emu_video.io.video import write_video
+
+    write_video(out, frames, fps)
+    print(f"wrote {out} ({len(frames)} frames, {fps:g} fps, {frames.shape[2]}x{frames.shape[1]})")
+    if args.gif and out.suffix.lower() != ".gif":
+        gif = out.with_suffix(".gif")
+        write_video(gif, frames, fps)
+        print(f"wrote {gif}")
+
+
+def run_generate(args) -> int:
+    from emu_video.io.video import write_image
+    from emu_video.pipelines import TextToVideoPipeline
+
+    _check_steps(args)
+    out = _out_path(args, args.prompt)
+    start = time.perf_counter()
+    pipe = TextToVideoPipeline(_components(args))
+    video = pipe(
+        args.prompt, seed=args.seed, num_inference_steps=args.steps, interpolation_steps=args.interp_steps,
+        image_guidance=args.image_guidance, w_img=args.w_img, w_txt=args.w_txt, num_frames=args.frames,
+        interpolate=not args.no_interpolate, return_first_frame=args.save_first_frame is not None,
+        progress=not args.quiet,
+    )
+    _write(args, out, video.frames, video.fps)
+    if args.save_first_frame is not None:
+        png = Path(args.save_first_frame) if args.save_first_frame else out.with_suffix(".png")
+        write_image(png, video.first_frame)
+        print(f"wrote {png} (first frame)")
+    print(f"done in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def run_animate(args) -> int:
+    from emu_video.io.video import read_image
+    from emu_video.pipelines import ImageToVideoPipeline, InterpolatePipeline
+
+    _check_steps(args)
+    image = read_image(args.image)
+    out = _out_path(args, Path(args.image).stem + "-" + args.prompt)
+    comps = _components(args)
+    video = ImageToVideoPipeline(comps)(
+        image, args.prompt, seed=args.seed, num_frames=args.frames, num_inference_steps=args.steps,
+        w_img=args.w_img, w_txt=args.w_txt, progress=not args.quiet, decode=not args.interpolate,
+    )
+    if args.interpolate:
+        InterpolatePipeline.check_length(video.latents.shape[2])
+        video = InterpolatePipeline(comps)(
+            None, args.prompt, latents=video.latents, fps=video.fps, seed=args.seed, num_inference_steps=args.steps,
+            w_img=args.w_img, w_txt=args.w_txt, progress=not args.quiet,
+        )
+    _write(args, out, video.frames, video.fps)
+    return 0
+
+
+def run_interpolate(args) -> int:
+    from emu_video.io.video import read_video
+    from emu_video.pipelines import InterpolatePipeline
+
+    _check_steps(args)
+    src = read_video(args.video)
+    InterpolatePipeline.check_length(src.num_frames)
+    out = _out_path(args, Path(args.video).stem + "-interpolated")
+    video = InterpolatePipeline(_components(args))(
+        src.frames, args.prompt, fps=src.fps, seed=args.seed, num_inference_steps=args.steps, w_img=args.w_img,
+        w_txt=args.w_txt, noise_t=args.noise_t, progress=not args.quiet,
+    )
+    _write(args, out, video.frames, video.fps)
+    return 0
+
+
+def run_extend(args) -> int:
+    from emu_video.io.video import read_video
+    from emu_video.pipelines import ExtendPipeline
+
+    _check_steps(args)
+    src = read_video(args.video)
+    out = _out_path(args, Path(args.video).stem + "-" + args.prompt)
+    video = ExtendPipeline(_components(args))(
+        src.frames, args.prompt, fps=src.fps, num_past=args.past, num_new=args.new, seed=args.seed,
+        num_inference_steps=args.steps, w_img=args.w_img, w_txt=args.w_txt, progress=not args.quiet,
+    )
+    _write(args, out, video.frames, video.fps)
+    return 0

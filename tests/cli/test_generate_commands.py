@@ -1,0 +1,103 @@
+"""`generate`, `animate`, `interpolate`, `extend` end to end: real files in, real H.264 files out."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from emu_video.cli.main import main
+from emu_video.io.video import probe_video, read_video, write_image, write_video
+
+
+def _frames(n, size=20, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+
+def test_generate_writes_mp4_first_frame_and_gif(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "v.mp4"
+    args = ["generate", "a red circle moves left", "--model", str(tiny_model_dir), "--out", str(out),
+            "--seed", "5", "--frames", "16", "--save-first-frame", "--gif", "--quiet"]
+    assert main(args) == 0
+    info = probe_video(out)
+    assert info["frames"] == 65 and info["fps"] == 16.0 and info["codec"] == "h264" and info["pix_fmt"] == "yuv420p"
+    assert (tmp_path / "v.png").exists() and (tmp_path / "v.gif").exists()
+    assert f"wrote {out}" in capsys.readouterr().out
+    # same seed and arguments -> same video
+    first = read_video(out).frames
+    assert main(args) == 0
+    assert np.array_equal(read_video(out).frames, first)
+
+
+def test_animate_interpolate_extend(tiny_model_dir, tmp_path):
+    img = write_image(tmp_path / "in.png", _frames(1, 24)[0])
+    assert main(["animate", str(img), "it moves", "--model", str(tiny_model_dir), "--out", str(tmp_path / "a.mp4"),
+                 "--frames", "8", "--quiet"]) == 0
+    assert probe_video(tmp_path / "a.mp4")["frames"] == 8 and probe_video(tmp_path / "a.mp4")["fps"] == 4.0
+    assert main(["animate", str(img), "it moves", "--model", str(tiny_model_dir), "--out", str(tmp_path / "a16.mp4"),
+                 "--frames", "8", "--interpolate", "--quiet"]) == 0
+    assert probe_video(tmp_path / "a16.mp4")["frames"] == 37
+
+    low = write_video(tmp_path / "low.mp4", _frames(8), fps=4)
+    assert main(["interpolate", str(low), "--model", str(tiny_model_dir), "--out", str(tmp_path / "i.mp4"),
+                 "--quiet"]) == 0
+    info = probe_video(tmp_path / "i.mp4")
+    assert info["frames"] == 37 and info["fps"] == 16.0
+    gif = write_video(tmp_path / "low.gif", _frames(16), fps=4)
+    assert main(["interpolate", str(gif), "--model", str(tiny_model_dir), "--out", str(tmp_path / "i2.mp4"),
+                 "--quiet"]) == 0
+    assert probe_video(tmp_path / "i2.mp4")["frames"] == 65
+
+    assert main(["extend", str(low), "then it stops", "--model", str(tiny_model_dir), "--out",
+                 str(tmp_path / "e.mp4"), "--quiet"]) == 0
+    assert probe_video(tmp_path / "e.mp4")["frames"] == 8 + 4
+
+
+def _one_line_error(capsys):
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("emu-video: error:") and "Traceback" not in err and len(err.splitlines()) == 1
+    return err
+
+
+def test_bad_input_gives_one_clear_line(tiny_model_dir, tmp_path, capsys):
+    m = ["--model", str(tiny_model_dir), "--quiet"]
+    assert main(["animate", str(tmp_path / "missing.png"), "x", *m]) == 2
+    assert "not found" in _one_line_error(capsys)
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    assert main(["animate", str(tmp_path / "bad.png"), "x", *m]) == 2
+    assert "cannot read image" in _one_line_error(capsys)
+    (tmp_path / "bad.mp4").write_bytes(b"\x00\x01 definitely not a video")
+    assert main(["interpolate", str(tmp_path / "bad.mp4"), *m]) == 2
+    assert "cannot read video" in _one_line_error(capsys)
+    ten = write_video(tmp_path / "ten.mp4", _frames(10), fps=4)
+    assert main(["interpolate", str(ten), *m]) == 2
+    assert "multiple of 8" in _one_line_error(capsys)
+    assert main(["generate", "x", "--steps", "0", *m]) == 2
+    assert "at least 1" in _one_line_error(capsys)
+    tiny = write_image(tmp_path / "tiny.png", _frames(1, 4)[0])
+    assert main(["animate", str(tiny), "x", *m]) == 2
+    assert "too small" in _one_line_error(capsys)
+    assert main(["generate", "x", "--model", str(tmp_path / "no_model")]) == 2
+    assert "not found" in _one_line_error(capsys)
+
+
+def test_broken_model_folders_are_refused(tiny_model_dir, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    (broken / "unet" / "diffusion_pytorch_model.safetensors").unlink()
+    assert main(["generate", "x", "--model", str(broken), "--quiet"]) == 2
+    assert "missing weights" in _one_line_error(capsys)
+
+    mismatched = tmp_path / "mismatched"
+    shutil.copytree(tiny_model_dir, mismatched)
+    cfg = (mismatched / "unet" / "config.json")
+    cfg.write_text(cfg.read_text().replace('"block_out_channels": [\n    32,', '"block_out_channels": [\n    16,'))
+    assert main(["generate", "x", "--model", str(mismatched), "--quiet"]) == 2
+    assert "do not fit" in _one_line_error(capsys)
+
+
+def test_help_explains_every_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for cmd in ("generate", "animate", "interpolate", "extend", "describe", "init"):
+        assert cmd in text
