@@ -77,8 +77,10 @@ def load_prompts(path: str | Path) -> list[Prompt]:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise UserError(f"{path}:{i}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(obj, dict) or not isinstance(obj.get("id"), (str, int)) or not isinstance(
-                obj.get("prompt"), str
+            if (
+                not isinstance(obj, dict)
+                or not isinstance(obj.get("id"), (str, int))
+                or not isinstance(obj.get("prompt"), str)
             ):
                 raise UserError(f'{path}:{i}: expected an object like {{"id": "p001", "prompt": "..."}}')
             entries.append((str(i), str(obj["id"]), obj["prompt"]))

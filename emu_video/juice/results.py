@@ -159,13 +159,25 @@ def export_results(study: Study, res: dict, out: Path, plot: bool = True) -> lis
 
     header = ["prompt_id", "prompt", "votes", "complete"]
     for axis in AXES:
-        header += [f"{axis}_votes_a", f"{axis}_votes_b", f"{axis}_majority", f"{axis}_majority_system", f"{axis}_agreement"]
+        header += [
+            f"{axis}_votes_a",
+            f"{axis}_votes_b",
+            f"{axis}_majority",
+            f"{axis}_majority_system",
+            f"{axis}_agreement",
+        ]
     rows = []
     for r in res["per_pair"]:
         row = [r["prompt_id"], r["prompt"], r["votes"], int(r["complete"])]
         for axis in AXES:
             m = r[f"{axis}_majority"]
-            row += [r[f"{axis}_votes_a"], r[f"{axis}_votes_b"], m or "", names[m] if m else "", r[f"{axis}_agreement"] or ""]
+            row += [
+                r[f"{axis}_votes_a"],
+                r[f"{axis}_votes_b"],
+                m or "",
+                names[m] if m else "",
+                r[f"{axis}_agreement"] or "",
+            ]
         rows.append(row)
     path = out / "pairs.csv"
     _atomic_write(path, _csv_text(header, rows))
@@ -197,9 +209,21 @@ def export_results(study: Study, res: dict, out: Path, plot: bool = True) -> lis
         for r in a["reasons"]:
             for s in ("a", "b"):
                 share = r[f"share_{s}"]
-                rows.append([axis, r["reason"], r["label"], s, names[s], r[f"count_{s}"], "" if share is None else f"{share:.6f}"])
+                rows.append(
+                    [
+                        axis,
+                        r["reason"],
+                        r["label"],
+                        s,
+                        names[s],
+                        r[f"count_{s}"],
+                        "" if share is None else f"{share:.6f}",
+                    ]
+                )
     path = out / "reasons.csv"
-    _atomic_write(path, _csv_text(["axis", "reason", "label", "system", "system_name", "count", "share_of_votes"], rows))
+    _atomic_write(
+        path, _csv_text(["axis", "reason", "label", "system", "system_name", "count", "share_of_votes"], rows)
+    )
     written.append(path)
 
     if plot and res["pairs_complete"]:
@@ -218,41 +242,58 @@ def plot_results(res: dict, path: Path) -> Path:
 
     names = res["systems"]
     color_a, color_b = "#2f5bd3", "#d98c2b"
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), gridspec_kw={"width_ratios": [1, 1.5, 1.2]})
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5.2), gridspec_kw={"width_ratios": [1, 1.5, 1.2]})
 
     ax = axes[0]
     labels = [a.capitalize() for a in res["axes"]]
     rates = [100 * (a["win_rate_a"] or 0) for a in res["axes"].values()]
     err_low = [100 * ((a["win_rate_a"] or 0) - a["win_rate_a_ci95"][0]) for a in res["axes"].values()]
     err_high = [100 * (a["win_rate_a_ci95"][1] - (a["win_rate_a"] or 0)) for a in res["axes"].values()]
-    xs = range(len(labels))
-    ax.bar(xs, [100] * len(labels), color=color_b, width=0.6, label=f"{names['b']} wins")
-    ax.bar(xs, rates, color=color_a, width=0.6, label=f"{names['a']} wins")
+    xs = list(range(len(labels)))
+    bar_a = ax.bar(xs, rates, color=color_a, width=0.6, label=f"{names['a']} wins")
+    bar_b = ax.bar(xs, [100 - r for r in rates], bottom=rates, color=color_b, width=0.6, label=f"{names['b']} wins")
     ax.errorbar(xs, rates, yerr=[err_low, err_high], fmt="none", ecolor="black", capsize=6, lw=1.2)
     for x, r in zip(xs, rates):
-        ax.text(x, min(r, 100) / 2, f"{r:.1f}%", ha="center", va="center", color="white", fontweight="bold")
+        ax.text(
+            x - 0.16, max(r, 8) / 2, f"{r:.1f}%", ha="center", va="center", color="white", fontweight="bold", fontsize=9
+        )
     ax.axhline(50, color="grey", lw=0.8, ls="--")
-    ax.set_xticks(list(xs), labels)
+    ax.set_xticks(xs, labels)
     ax.set_ylim(0, 100)
     ax.set_ylabel("% of prompts (majority of raters)")
-    ax.set_title(f"Win rate, {res['pairs_complete']} prompts (95 % CI)")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=1, fontsize=8, frameon=False)
+    ax.set_title(f"Win rate over {res['pairs_complete']} prompts (95 % CI)")
+    ax.legend(handles=[bar_a, bar_b], loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize=8, frameon=False)
 
     for ax, axis in zip(axes[1:], ("quality", "faithfulness")):
         a = res["axes"][axis]
         reasons = a["reasons"]
-        ys = range(len(reasons))
+        ys = list(range(len(reasons)))
         h = 0.38
         share_a = [100 * (r["share_a"] or 0) for r in reasons]
         share_b = [100 * (r["share_b"] or 0) for r in reasons]
-        ax.barh([y - h / 2 for y in ys], share_a, height=h, color=color_a, label=f"{names['a']} chosen ({a['votes_a']} votes)")
-        ax.barh([y + h / 2 for y in ys], share_b, height=h, color=color_b, label=f"{names['b']} chosen ({a['votes_b']} votes)")
-        ax.set_yticks(list(ys), [r["label"] for r in reasons])
+        ax.barh(
+            [y - h / 2 for y in ys],
+            share_a,
+            height=h,
+            color=color_a,
+            label=f"{names['a']} chosen ({a['votes_a']} votes)",
+        )
+        ax.barh(
+            [y + h / 2 for y in ys],
+            share_b,
+            height=h,
+            color=color_b,
+            label=f"{names['b']} chosen ({a['votes_b']} votes)",
+        )
+        for y, sa, sb in zip(ys, share_a, share_b):
+            ax.text(min(sa, 88) + 1, y - h / 2, f"{sa:.0f}%", va="center", fontsize=8)
+            ax.text(min(sb, 88) + 1, y + h / 2, f"{sb:.0f}%", va="center", fontsize=8)
+        ax.set_yticks(ys, [r["label"] for r in reasons])
         ax.invert_yaxis()
         ax.set_xlim(0, 100)
         ax.set_xlabel("% of the votes for that system citing the reason")
         ax.set_title(f"{axis.capitalize()}: why raters chose each video")
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8, frameon=False)
     fig.suptitle(f"JUICE study {res['study']}: {names['a']} (A) vs {names['b']} (B)")
     fig.tight_layout()
     tmp = path.with_name(f".{path.stem}.tmp.png")

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import sys
 import threading
+import time
 import traceback
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +34,7 @@ from emu_video.juice.store import DEFAULT_LEASE_SECONDS, RequestError, Study
 
 MAX_BODY_BYTES = 64 * 1024
 CHUNK = 64 * 1024
+LINGER_BYTES = 4 * 1024 * 1024
 STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 STATIC_FILES = ("rater.js", "admin.js", "juice.css")
 PAGE_FILES = ("rater.html", "admin.html", "message.html")
@@ -90,6 +93,30 @@ class JuiceHandler(BaseHTTPRequestHandler):
     server: JuiceServer
 
     # -- plumbing --------------------------------------------------------------------------------------
+    def version_string(self) -> str:
+        return self.server_version
+
+    def finish(self) -> None:
+        super().finish()
+        if getattr(self, "_unread_body", False):
+            self._linger()
+
+    def _linger(self) -> None:
+        """Close politely after refusing a body: stop sending, then drain what the client still sends for a
+        moment, so the kernel does not reset the connection before the client has read the error."""
+        deadline = time.monotonic() + 2.0
+        drained = 0
+        try:
+            self.connection.shutdown(socket.SHUT_WR)
+            while drained < LINGER_BYTES and time.monotonic() < deadline:
+                self.connection.settimeout(max(0.05, deadline - time.monotonic()))
+                chunk = self.connection.recv(CHUNK)
+                if not chunk:
+                    break
+                drained += len(chunk)
+        except OSError:
+            pass
+
     def log_message(self, format, *args):  # noqa: A002 - the base class's name
         if self.server.quiet:
             return
@@ -125,23 +152,23 @@ class JuiceHandler(BaseHTTPRequestHandler):
     def _page(self, status: int, name: str) -> None:
         self._send(status, self.server.assets[name], "text/html; charset=utf-8")
 
-    def _message_page(self, status: int, title: str, text: str) -> None:
+    def _message_page(self, status: int, title: str, text: str, extra: dict | None = None) -> None:
         import html
 
         body = (
             self.server.assets["message.html"]
             .decode()
             .replace("{{title}}", html.escape(title))
-            .replace("{{text}}", html.escape(text))
+            .replace("{{text}}", html.escape(text[:1].upper() + text[1:]))
         )
-        self._send(status, body.encode(), "text/html; charset=utf-8")
+        self._send(status, body.encode(), "text/html; charset=utf-8", extra)
 
     def _error(self, status: int, message: str, api: bool, extra: dict | None = None) -> None:
         if api:
             body = json.dumps({"error": message, "status": status}).encode()
             self._send(status, body, "application/json; charset=utf-8", extra)
         else:
-            self._message_page(status, HTTPStatus(status).phrase, message)
+            self._message_page(status, HTTPStatus(status).phrase, message, extra)
 
     # -- dispatch --------------------------------------------------------------------------------------
     def do_GET(self):
@@ -201,6 +228,8 @@ class JuiceHandler(BaseHTTPRequestHandler):
         if "Transfer-Encoding" in self.headers:
             self.close_connection = True
             raise RequestError("send the body with a Content-Length, not chunked", 411)
+        if len(self.headers.get_all("Content-Length") or []) > 1:
+            raise RequestError("more than one Content-Length header", 400)
         length_text = self.headers.get("Content-Length")
         if length_text is None:
             self.close_connection = True
@@ -233,7 +262,9 @@ class JuiceHandler(BaseHTTPRequestHandler):
     # -- routes ----------------------------------------------------------------------------------------
     def route_no_token(self) -> None:
         self._message_page(
-            401, "Personal link needed", "This evaluation is open only through a personal link; ask the study organiser."
+            401,
+            "Personal link needed",
+            "This evaluation is open only through a personal link; ask the study organiser.",
         )
 
     def route_health(self) -> None:

@@ -409,9 +409,7 @@ class Study:
                        VALUES (?, ?, ?, ?, 'open', ?, ?)""",
                     (new_token(12), rid, pid, left, now, now),
                 )
-                task = conn.execute(
-                    "SELECT * FROM tasks WHERE rater_id = ? AND pair_id = ?", (rid, pid)
-                ).fetchone()
+                task = conn.execute("SELECT * FROM tasks WHERE rater_id = ? AND pair_id = ?", (rid, pid)).fetchone()
             return {
                 "task": self._task_json(conn, task, rid),
                 "progress": self._progress_of(conn, rid),
@@ -519,9 +517,7 @@ class Study:
             open_tasks = conn.execute(
                 "SELECT COUNT(*) FROM tasks WHERE status = 'open' AND seen_at >= ?", (now - lease_seconds,)
             ).fetchone()[0]
-        raters = [
-            {k: r[k] for k in ("label", "active", "done", "open", "last_seen_at")} for r in self.raters()
-        ]
+        raters = [{k: r[k] for k in ("label", "active", "done", "open", "last_seen_at")} for r in self.raters()]
         return {
             "study": self.name,
             "systems": self.system_names,
@@ -539,9 +535,7 @@ class Study:
     def votes(self) -> tuple[list[dict], list[dict]]:
         """All pairs (with prompt) and all votes (with their reasons), for the results."""
         with contextlib.closing(self.connect()) as conn:
-            pairs = [
-                dict(r) for r in conn.execute("SELECT id, prompt_id, prompt, spec FROM pairs ORDER BY id")
-            ]
+            pairs = [dict(r) for r in conn.execute("SELECT id, prompt_id, prompt, spec FROM pairs ORDER BY id")]
             reasons: dict[int, dict[str, list[str]]] = {}
             for r in conn.execute("SELECT vote_id, axis, reason FROM vote_reasons ORDER BY vote_id, axis, reason"):
                 reasons.setdefault(r["vote_id"], {a: [] for a in AXES})[r["axis"]].append(r["reason"])

@@ -133,6 +133,11 @@
     show("task");
   }
 
+  function notice(text) {
+    $("notice").textContent = text || "";
+    $("notice").hidden = !text;
+  }
+
   function fatal(text) {
     $("fatal-text").textContent = text;
     show("fatal");
@@ -180,12 +185,14 @@
     try {
       const res = await request("POST", "/tasks/" + encodeURIComponent(current.id), body);
       if (res.ok) {
+        notice("");
         toast(res.data && res.data.status === "duplicate" ? "Already saved" : "Saved");
         setProgress(res.data && res.data.progress);
         await loadNext();
       } else if (res.status === 409) {
-        $("form-error").textContent = (res.data && res.data.error) || "This task is no longer yours.";
+        const why = (res.data && res.data.error) || "This task is no longer yours.";
         await loadNext();
+        notice("Your last answer was not stored: " + why);
       } else {
         $("form-error").textContent = "Not submitted: " + ((res.data && res.data.error) || `the server answered ${res.status}`);
       }
