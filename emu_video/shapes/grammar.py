@@ -11,7 +11,6 @@ background"); reading it into a scene gives a still object.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -193,7 +192,6 @@ def parse_prompt(prompt: str) -> ParsedPrompt:
     if not isinstance(prompt, str) or not prompt.strip():
         raise UserError("empty prompt: describe one or two objects, e.g. 'a red circle moves left'")
     tokens = tokenize(prompt)
-    # Punctuation glued to words (commas, other marks) is not part of the grammar: report it as is.
     unknown = [w for w in tokens if w not in VOCABULARY]
     try:
         parsed = _parse_tokens(tokens)
@@ -205,13 +203,13 @@ def parse_prompt(prompt: str) -> ParsedPrompt:
                 f"caption grammar, e.g. 'a red circle moves left on a black background')"
             ) from None
         rest = " ".join(tokens[fail.pos :])
-        if rest:
-            where = f"could not place {rest!r}"
-        else:
-            where = "it ends too early"
         done = " ".join(tokens[: fail.pos])
-        after = f" after {done!r}" if done else " at the start"
-        raise UserError(f"cannot read prompt {prompt!r}: {where}; expected {fail.expected}{after}") from None
+        after = f"after {done!r}" if done else "at the start"
+        if rest:
+            problem = f"could not place {rest!r} {after}"
+        else:
+            problem = f"it ends too early, {after}"
+        raise UserError(f"cannot read prompt {prompt!r}: {problem} (expected {fail.expected})") from None
     colors = [o.color for o in parsed.objects]
     if len(colors) == 2 and colors[0] == colors[1]:
         raise UserError(
@@ -241,7 +239,3 @@ def scene_from_prompt(prompt: str, seed=0) -> Scene:
             )
     specs = [(o.color, o.shape, o.motion or "still") for o in parsed.objects]
     return Scene(place_objects(specs, rng), background)
-
-
-def _split_glued(word: str) -> list[str]:
-    return re.findall(r"[a-z]+|[^a-z\s]", word)

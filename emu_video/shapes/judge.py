@@ -9,7 +9,10 @@ Rules (Shapes World v1, thresholds at 128x128 and scaled with the frame size oth
   the window scales with the clip's frame rate): left/right/up/down when the centroid travels >= 20 px
   along the axis and < 10 px across it; still when it travels < 6 px and the area changes < 20 %;
   grow when the area grows >= 1.6x, shrink when it falls to <= 0.55x;
-- the background is the palette colour that most pixels take.
+- the background is the palette colour that most pixels take (none unless it covers >= 30 % of them);
+- temporal consistency: the fraction of frames in which each object is there in its colour with the
+  clip's shape; flicker: the largest mean frame-to-frame change of pixels that are background in every
+  frame (flicker-free when < 6 and no frame's background drifts >= 12 from its median colour).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ STILL_AREA_CHANGE = 0.20
 GROW_RATIO = 1.6
 SHRINK_RATIO = 0.55
 WINDOW_FRAMES_AT_16FPS = 8
+MIN_BACKGROUND_FRACTION = 0.3  # a background covers at least this share of all pixels
 FOUND_FRAME_FRACTION = 0.5  # an object is found when its region is there in at least half of the frames
 CORNER_PATCH = 0.2  # corner patch side as a fraction of the box side
 CORNER_FILLED = 0.5  # a corner counts when the region fills at least this much of its patch
@@ -50,11 +54,14 @@ _LUT: np.ndarray | None = None  # 24-bit RGB -> palette index (-1 none), -2 wher
 
 def _nearest_palette(rgb: np.ndarray) -> np.ndarray:
     """Palette index of each (N, 3) colour, -1 where the nearest palette colour is 60 or farther."""
-    x = rgb.astype(np.float64)
-    d2 = ((x[:, None, :] - P.PALETTE_RGB[None, :, :]) ** 2).sum(-1)
-    idx = np.argmin(d2, axis=1)
-    near = d2[np.arange(idx.size), idx] < COLOR_DISTANCE**2
-    return np.where(near, idx, -1).astype(np.int8)
+    out = np.empty(len(rgb), dtype=np.int8)
+    for i in range(0, len(rgb), 1 << 16):
+        x = rgb[i : i + (1 << 16)].astype(np.int64)
+        d2 = ((x[:, None, :] - P.PALETTE_RGB[None, :, :]) ** 2).sum(-1)  # exact integer distances
+        idx = np.argmin(d2, axis=1)
+        near = d2[np.arange(idx.size), idx] < COLOR_DISTANCE**2
+        out[i : i + len(x)] = np.where(near, idx, -1)
+    return out
 
 
 def classify_pixels(frames: np.ndarray) -> np.ndarray:
@@ -70,7 +77,13 @@ def classify_pixels(frames: np.ndarray) -> np.ndarray:
     labels = _LUT[key]
     todo = labels == -2
     if todo.any():
-        new = np.unique(key[todo])
+        keys = key[todo]
+        if keys.size > 200_000:  # many new colours (noise): a presence table beats sorting
+            seen = np.zeros(1 << 24, dtype=bool)
+            seen[keys] = True
+            new = np.flatnonzero(seen).astype(np.int32)
+        else:
+            new = np.unique(keys)
         rgb = np.stack([(new >> 16) & 255, (new >> 8) & 255, new & 255], axis=1)
         _LUT[new] = _nearest_palette(rgb)
         labels = _LUT[key]
@@ -87,7 +100,7 @@ def _corner_fills(mask: np.ndarray, x0: int, x1: int, y0: int, y1: int) -> list[
     ph = max(1, int(round(CORNER_PATCH * bh)))
     box = mask[y0:y1, x0:x1]
     patches = (box[:ph, :pw], box[:ph, bw - pw :], box[bh - ph :, :pw], box[bh - ph :, bw - pw :])
-    return [float(p.mean()) for p in patches]
+    return [np.count_nonzero(p) / p.size for p in patches]
 
 
 def classify_shape(fill: float, corners: int) -> str:
@@ -187,6 +200,8 @@ def _judge_object(named, track: _Track | None, frames_rgb, fps: float, scale: fl
         "frames_found": _r(track.frames_found),
         "mean_area": _r(track.mean_area / area_scale, 1),
     }
+    if not track.present.any():  # some pixels of the colour, but never a region large enough
+        return rep
     # Colour: the palette colour the region was found in, and its mean RGB in the frames it is present.
     pix = frames_rgb[track.regions.mask & track.present[:, None, None]]
     rep["color"] = {
@@ -251,16 +266,17 @@ def _judge_object(named, track: _Track | None, frames_rgb, fps: float, scale: fl
 # ------------------------------------------------------------------------------------------ background
 
 
-def _background(labels: np.ndarray, frames_rgb: np.ndarray, expected: str | None) -> tuple[dict, int | None]:
-    counts = np.bincount((labels.astype(np.int16) + 1).ravel(), minlength=len(P.PALETTE_NAMES) + 1)[1:]
-    idx = int(np.argmax(counts))
-    total = labels.size
-    detected = P.PALETTE_NAMES[idx] if counts[idx] > 0 else None
+def _background(counts: np.ndarray, num_pixels: int, expected: str | None) -> tuple[dict, int | None]:
+    """The palette colour most pixels take; counts: (T, palette) pixels of each palette colour per frame."""
+    totals = counts.sum(0)
+    idx = int(np.argmax(totals))
+    ok_share = totals[idx] > 0 and totals[idx] >= MIN_BACKGROUND_FRACTION * num_pixels
+    detected = P.PALETTE_NAMES[idx] if ok_share else None
     rep = {
         "expected": expected,
         "detected": detected,
         "ok": None if expected is None else detected == expected,
-        "fraction": _r(counts[idx] / total),
+        "fraction": _r(totals[idx] / num_pixels),
     }
     return rep, (idx if detected is not None else None)
 
@@ -272,7 +288,9 @@ def _flicker(labels: np.ndarray, frames_rgb: np.ndarray, bg_index: int | None) -
     static = (labels == bg_index).all(axis=0)  # pixels that are background in every frame
     if static.mean() < 0.05:
         return {"flicker": None, "background_drift": None, "flicker_free": False, "note": "no steady background"}
-    pix = frames_rgb[:, static].astype(np.float32)  # (T, N, 3)
+    where = np.flatnonzero(static.ravel())
+    where = where[:: max(1, where.size // 4096)]  # a few thousand pixels measure it well enough
+    pix = frames_rgb.reshape(t, -1, 3)[:, where].astype(np.float32)  # (T, N, 3)
     jumps = np.abs(np.diff(pix, axis=0)).mean(axis=(1, 2))  # (T-1,)
     means = pix.mean(axis=1)  # (T, 3)
     drift = np.linalg.norm(means - np.median(means, axis=0), axis=1)
@@ -322,10 +340,12 @@ def judge(video, prompt: str | ParsedPrompt, fps: float | None = None) -> dict:
     area_scale = (h * w) / float(P.SIZE * P.SIZE)
     min_px = MIN_REGION_PX * area_scale
     labels = classify_pixels(frames)
-    background, bg_index = _background(labels, frames, parsed.background)
 
     # Tracks of every object colour with enough pixels somewhere (never the background's colour).
-    counts = np.stack([(labels == i).reshape(t, -1).sum(1) for i in range(len(P.COLOR_NAMES))], axis=1)
+    ncol = len(P.PALETTE_NAMES) + 1
+    flat = labels.reshape(t, -1).astype(np.int32) + 1 + np.arange(t, dtype=np.int32)[:, None] * ncol
+    counts = np.bincount(flat.ravel(), minlength=t * ncol).reshape(t, ncol)[:, 1:]  # (T, palette) pixels
+    background, bg_index = _background(counts, labels.size, parsed.background)
     tracks: dict[str, _Track] = {}
     named_colors = {o.color for o in parsed.objects}
     for i, name in enumerate(P.COLOR_NAMES):
