@@ -12,8 +12,18 @@ import torch.nn.functional as F
 from torch import nn
 
 
+# Most (batch, heads) pairs one fused-attention launch can take: CUDA grids allow 65535 blocks along y and z.
+MAX_SDPA_HEADS = 65535
+
+
 class Attention(nn.Module):
-    """Multi-head attention via PyTorch SDPA (flash / memory-efficient kernels where available)."""
+    """Multi-head attention via PyTorch SDPA (flash / memory-efficient kernels where available).
+
+    `fast_path` (default on) computes q, k, v of self-attention in one GEMM (k, v of cross-attention in
+    one) from the concatenated weights; off, three separate projections (the reference maths).
+    """
+
+    fast_path = True
 
     def __init__(self, dim: int, heads: int, context_dim: int | None = None, out_bias: bool = True):
         super().__init__()
@@ -24,6 +34,16 @@ class Attention(nn.Module):
         self.to_v = nn.Linear(context_dim, dim, bias=False)
         self.to_out = nn.ModuleList([nn.Linear(dim, dim, bias=out_bias), nn.Dropout(0.0)])
 
+    def _qkv(self, x: torch.Tensor, context: torch.Tensor | None):
+        if not self.fast_path:
+            context = x if context is None else context
+            return self.to_q(x), self.to_k(context), self.to_v(context)
+        if context is None:
+            w = torch.cat([self.to_q.weight, self.to_k.weight, self.to_v.weight])
+            return F.linear(x, w).chunk(3, dim=-1)
+        k, v = F.linear(context, torch.cat([self.to_k.weight, self.to_v.weight])).chunk(2, dim=-1)
+        return self.to_q(x), k, v
+
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         """Self-attention, or cross-attention to `context`.
 
@@ -31,19 +51,42 @@ class Attention(nn.Module):
         row (frames or pixels of one video, batch-major): they are regrouped into one long sequence per
         context row instead of repeating the context.
         """
-        if context is None:
-            context = x
-        elif context.shape[0] != x.shape[0]:
+        if context is not None and context.shape[0] != x.shape[0]:
             rows, n, d = x.shape
             out = self.forward(x.reshape(context.shape[0], -1, d), context)
             return out.reshape(rows, n, d)
         b, n, d = x.shape
         h = self.heads
-        q = self.to_q(x).view(b, n, h, d // h).transpose(1, 2)
-        k = self.to_k(context).view(b, context.shape[1], h, d // h).transpose(1, 2)
-        v = self.to_v(context).view(b, context.shape[1], h, d // h).transpose(1, 2)
+        q, k, v = self._qkv(x, context)
+        m = k.shape[1]
+        q = q.view(b, n, h, d // h).transpose(1, 2)
+        k = k.view(b, m, h, d // h).transpose(1, 2)
+        v = v.view(b, m, h, d // h).transpose(1, 2)
         out = F.scaled_dot_product_attention(q, k, v)
         out = out.transpose(1, 2).reshape(b, n, d)
+        return self.to_out[1](self.to_out[0](out))
+
+    def forward_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """Self-attention along dim 1 of `x` (B, T, P, C): every (video, pixel) attends over its T frames.
+
+        The tokens stay where they are: heads of all pixels are merged into SDPA's head dimension
+        ((B, T, P*h, d) viewed as (B, P*h, T, d)), so no transpose to (B*P, T, C) is needed. Launches are
+        split over pixels when P*h would exceed a CUDA grid dimension.
+        """
+        b, t, p, c = x.shape
+        h = self.heads
+        q, k, v = self.to_q(x), self.to_k(x), self.to_v(x)
+        step = max(1, MAX_SDPA_HEADS // h)
+        outs = []
+        for p0 in range(0, p, step):
+            p1 = min(p, p0 + step)
+
+            def heads(z: torch.Tensor) -> torch.Tensor:
+                return z[:, :, p0:p1].reshape(b, t, (p1 - p0) * h, c // h).transpose(1, 2)
+
+            o = F.scaled_dot_product_attention(heads(q), heads(k), heads(v))
+            outs.append(o.transpose(1, 2).reshape(b, t, p1 - p0, c))
+        out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
         return self.to_out[1](self.to_out[0](out))
 
 

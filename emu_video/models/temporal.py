@@ -15,7 +15,12 @@ from emu_video.models.embeddings import sinusoidal_embedding
 
 
 class TemporalConv(nn.Module):
-    """1D convolution over time per pixel (a (k,1,1) Conv3d), initialised to the identity kernel."""
+    """1D convolution over time per pixel (a (k,1,1) Conv3d), initialised to the identity kernel.
+
+    `fast_path` (default on) runs it as a Conv2d on a view (see forward); off, as the Conv3d itself.
+    """
+
+    fast_path = True
 
     def __init__(self, channels: int, kernel_size: int = 3):
         super().__init__()
@@ -35,8 +40,15 @@ class TemporalConv(nn.Module):
     def forward(self, x: torch.Tensor, num_frames: int) -> torch.Tensor:
         bt, c, h, w = x.shape
         b = bt // num_frames
-        v = x.view(b, num_frames, c, h, w).transpose(1, 2)  # (B, C, T, H, W)
-        v = self.conv(v)
+        if not self.fast_path:
+            v = x.view(b, num_frames, c, h, w).transpose(1, 2)  # (B, C, T, H, W)
+            v = self.conv(v)
+            return v.transpose(1, 2).reshape(bt, c, h, w)
+        # The same maths as a (k, 1) Conv2d over (B, C, T, H*W). With channels-last frames, (B*T, H, W, C) in
+        # memory, that view is itself channels-last, so neither input nor output is copied.
+        v = x.reshape(b, num_frames, c, h * w).transpose(1, 2)
+        k = self.conv.kernel_size[0]
+        v = F.conv2d(v, self.conv.weight.squeeze(-1), self.conv.bias, padding=(k // 2, 0))
         return v.transpose(1, 2).reshape(bt, c, h, w)
 
 
@@ -57,13 +69,27 @@ class TemporalTransformerBlock(nn.Module):
         self.ff = FeedForward(dim, ff_mult)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        x = self.attn1(self.norm1(x)) + x
-        x = self.attn2(self.norm2(x), context) + x
+        """x: (N, T, C), one sequence of frames per row (rows batch-major over the context's rows), or
+        (B, T, P, C), the P pixels of each of B videos (context (B, L, D)) — the same maths, no transposes."""
+        if x.ndim == 3:
+            x = self.attn1(self.norm1(x)) + x
+            x = self.attn2(self.norm2(x), context) + x
+            return self.ff(self.norm3(x)) + x
+        b, t, p, c = x.shape
+        x = self.attn1.forward_frames(self.norm1(x)) + x
+        x = self.attn2(self.norm2(x).view(b, t * p, c), context).view(b, t, p, c) + x
         return self.ff(self.norm3(x)) + x
 
 
 class TemporalTransformer(nn.Module):
-    """1D attention over time at every pixel; the output projection starts at zero (identity block)."""
+    """1D attention over time at every pixel; the output projection starts at zero (identity block).
+
+    `fast_path` (default on) keeps the tokens in frame-major order (B, T, H*W, C) — a free view of
+    channels-last frames — and attends over time through strided views; off, it regroups them into
+    (B*H*W, T, C) sequences (the reference maths).
+    """
+
+    fast_path = True
 
     def __init__(self, channels: int, heads: int, context_dims: list[int], groups: int, ff_mult: int = 4):
         super().__init__()
@@ -81,6 +107,22 @@ class TemporalTransformer(nn.Module):
         nn.init.zeros_(self.proj_out.bias)
 
     def forward(self, x: torch.Tensor, contexts: list[torch.Tensor], num_frames: int) -> torch.Tensor:
+        if not self.fast_path:
+            return self._forward_reference(x, contexts, num_frames)
+        bt, c, h, w = x.shape
+        b = bt // num_frames
+        residual = x
+        y = self.norm(x)
+        y = y.permute(0, 2, 3, 1).reshape(b, num_frames, h * w, c)  # a view when x is channels-last
+        y = self.proj_in(y)
+        pos = sinusoidal_embedding(torch.arange(num_frames, device=x.device), c).to(y.dtype)
+        y = y + pos[None, :, None, :]
+        for block, context in zip(self.transformer_blocks, contexts):
+            y = block(y, context)
+        y = self.proj_out(y)
+        return residual + y.reshape(bt, h, w, c).permute(0, 3, 1, 2)
+
+    def _forward_reference(self, x: torch.Tensor, contexts: list[torch.Tensor], num_frames: int) -> torch.Tensor:
         bt, c, h, w = x.shape
         b = bt // num_frames
         residual = x

@@ -12,9 +12,19 @@ from torch import nn
 
 from emu_video.errors import UserError
 from emu_video.models.blocks import DownBlock, MidBlock, UpBlock
+from emu_video.models.attention import Attention, SpatialTransformer
 from emu_video.models.config import VideoUNetConfig
 from emu_video.models.embeddings import TimestepEmbedding, sinusoidal_embedding
-from emu_video.models.temporal import TemporalConv
+from emu_video.models.fast import (
+    COMPILE_MODES,
+    CudaGraphCache,
+    compile_regions,
+    eager_stance,
+    raise_compile_limits,
+    uncompile_regions,
+)
+from emu_video.models.resnet import Downsample, ResnetBlock, Upsample
+from emu_video.models.temporal import TemporalConv, TemporalTransformer
 
 # Parameters whose names contain one of these belong to the video model (trainable); the rest are the
 # frozen spatial weights, named exactly as in diffusers' UNet2DConditionModel.
@@ -61,6 +71,12 @@ class VideoUNet(nn.Module):
         self.conv_norm_out = nn.GroupNorm(cfg.norm_num_groups, ch0, eps=cfg.norm_eps)
         self.gradient_checkpointing = False
         self.conv_out = nn.Conv2d(ch0, cfg.out_channels, 3, padding=1)
+        # Speed settings (see optimize_for_inference); none of them changes the maths.
+        self.channels_last = False
+        self.compile_mode = "none"
+        self.compile_image_model = True
+        self._compiled_forward = None
+        self._cuda_graphs: CudaGraphCache | None = None
 
     # Parameter groups ---------------------------------------------------------------------------------
     def video_named_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
@@ -104,8 +120,110 @@ class VideoUNet(nn.Module):
             return torch.utils.checkpoint.checkpoint(block, *args, use_reentrant=False)
         return block(*args)
 
+    # Speed -------------------------------------------------------------------------------------------------
+    def set_fast_paths(self, enabled: bool = True) -> "VideoUNet":
+        """Fused q/k/v projections, temporal layers without layout transposes (on by default); off gives the
+        reference formulation of the same maths (for tests and measurements)."""
+        for module in self.modules():
+            if isinstance(module, (Attention, TemporalConv, TemporalTransformer)):
+                module.fast_path = bool(enabled)
+        return self
+
+    def to_channels_last(self, enabled: bool = True) -> "VideoUNet":
+        """Keep frames as (B*T, H, W, C) in memory: convolutions run in cuDNN's NHWC kernels and the
+        transformers' token views (B*T, H*W, C) and (B, T, H*W, C) need no copies."""
+        fmt2d = torch.channels_last if enabled else torch.contiguous_format
+        fmt3d = torch.channels_last_3d if enabled else torch.contiguous_format
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.Conv3d)):
+                fmt = fmt2d if isinstance(module, nn.Conv2d) else fmt3d
+                module.weight.data = module.weight.data.contiguous(memory_format=fmt)
+        self.channels_last = bool(enabled)
+        return self
+
+    def _regions(self) -> list[nn.Module]:
+        # The resamplers are a convolution and a bias: nothing for a compiler to fuse.
+        kinds = (ResnetBlock, SpatialTransformer, TemporalTransformer)
+        return [m for m in self.modules() if isinstance(m, kinds)]
+
+    def set_compile(
+        self,
+        mode: str = "blocks",
+        dynamic: bool | None = None,
+        backend: str = "inductor",
+        image_model: bool = True,
+        **kwargs,
+    ) -> "VideoUNet":
+        """torch.compile the network: "blocks" compiles each ResNet and transformer (regional compilation:
+        blocks of one shape share their compiled code, so compiling is quick), "full" the whole forward as
+        one graph (more fusion, much longer compiles), "none" undoes it. `image_model=False` leaves the
+        text-to-image path (use_temporal=False) uncompiled: it is a small share of a video's work."""
+        if mode not in COMPILE_MODES:
+            raise UserError(f"unknown compile mode {mode!r}; choose one of: {', '.join(COMPILE_MODES)}")
+        uncompile_regions(self._regions())
+        self._compiled_forward = None
+        if mode == "blocks":
+            compile_regions(self._regions(), dynamic=dynamic, backend=backend, **kwargs)
+        elif mode == "full":
+            raise_compile_limits()
+            self._compiled_forward = torch.compile(self._network, dynamic=dynamic, backend=backend, **kwargs)
+        self.compile_mode = mode
+        self.compile_image_model = bool(image_model)
+        if self._cuda_graphs is not None:
+            self._cuda_graphs.reset()
+        return self
+
+    def enable_cuda_graphs(self, enabled: bool = True, warmup: int = 2) -> "VideoUNet":
+        """Record each inference forward (per input shape) into a CUDA graph and replay it: one launch per
+        step instead of thousands. Only for CUDA inputs without autograd; the first `warmup` calls of each
+        shape run normally."""
+        self._cuda_graphs = CudaGraphCache(self._forward_tensors, warmup=warmup) if enabled else None
+        return self
+
+    def reset_cuda_graphs(self) -> None:
+        """Free the recorded graphs (they are recorded again on the next calls)."""
+        if self._cuda_graphs is not None:
+            self._cuda_graphs.reset()
+
+    @property
+    def cuda_graphs(self) -> CudaGraphCache | None:
+        return self._cuda_graphs
+
+    def optimize_for_inference(
+        self,
+        dtype: torch.dtype | None = torch.bfloat16,
+        channels_last: bool = True,
+        compile: str = "auto",
+        cuda_graphs: bool = True,
+        dynamic: bool | None = None,
+        compile_image_model: bool = True,
+    ) -> "VideoUNet":
+        """bf16 weights, channels-last frames, compiled blocks and CUDA-graph replay (each optional).
+
+        compile: a `set_compile` mode, or "auto" for "blocks" on a GPU and "none" on the CPU. CUDA graphs
+        apply to CUDA weights only. Outputs equal the unoptimised network's within bf16 rounding.
+        """
+        self.eval().requires_grad_(False)
+        if dtype is not None:
+            self.to(dtype)
+        self.set_fast_paths(True)
+        self.to_channels_last(channels_last)
+        on_cuda = self.conv_in.weight.is_cuda
+        if compile == "auto":
+            compile = "blocks" if on_cuda else "none"
+        self.set_compile(compile or "none", dynamic=dynamic, image_model=compile_image_model)
+        self.enable_cuda_graphs(cuda_graphs and on_cuda)
+        return self
+
+    def to_mixed_precision(self, frozen_dtype: torch.dtype = torch.bfloat16, trainable_dtype: torch.dtype = torch.float32) -> "VideoUNet":
+        """For training with autocast: parameters that do not require grad (the frozen spatial weights) in
+        `frozen_dtype`, trainable ones in `trainable_dtype` (their optimizer master copy)."""
+        for p in self.parameters():
+            p.data = p.data.to(trainable_dtype if p.requires_grad else frozen_dtype)
+        return self
+
     # Forward -------------------------------------------------------------------------------------------
-    def _contexts(self, encoder_hidden_states, batch: int, num_frames: int) -> list[torch.Tensor]:
+    def _checked_contexts(self, encoder_hidden_states, batch: int) -> list[torch.Tensor]:
         ctx = [encoder_hidden_states] if torch.is_tensor(encoder_hidden_states) else list(encoder_hidden_states)
         dims = self.config.context_dims
         if len(ctx) != len(dims):
@@ -116,8 +234,7 @@ class VideoUNet(nn.Module):
                 raise UserError(f"text context must be (B={batch}, L, {d}), got {tuple(c.shape)}")
             c = c.expand(batch, -1, -1) if c.shape[0] == 1 else c
             out.append(c)  # per video: attention regroups the frames' tokens (see Attention.forward)
-        layers = self.config.transformer_layers_per_block
-        return out if len(out) == layers else out * layers
+        return out
 
     def forward(
         self,
@@ -128,9 +245,10 @@ class VideoUNet(nn.Module):
     ) -> torch.Tensor:
         """Predict noise / velocity.
 
-        sample: (B, C or 2C+1, T, H, W) video latents or (B, C or 2C+1, H, W) images.
-        timestep: scalar or (B,). encoder_hidden_states: one (B, L, D) tensor per text context.
-        use_temporal=False runs the network as the text-to-image model (frames independent).
+        sample: (B, C, T, H, W) video latents or (B, C, H, W) images; C = latent channels, or 2C+1 with
+        the conditioning latent and mask. timestep: scalar or (B,). encoder_hidden_states: one (B, L, D)
+        tensor per text context. use_temporal=False runs the network as the text-to-image model (frames
+        independent).
         """
         cfg = self.config
         is_image = sample.ndim == 4
@@ -138,21 +256,45 @@ class VideoUNet(nn.Module):
             sample = sample.unsqueeze(2)
         if sample.ndim != 5:
             raise UserError(f"U-Net input must be (B, C, T, H, W) or (B, C, H, W), got {tuple(sample.shape)}")
-        b, c, t, h, w = sample.shape
+        b, c = sample.shape[:2]
         C = cfg.latent_channels
         if c not in (C, 2 * C + 1) or (c == 2 * C + 1 and self.conv_in_cond is None):
             allowed = f"{C} or {2 * C + 1}" if self.conv_in_cond is not None else f"{C}"
             raise UserError(f"U-Net input has {c} channels; this model takes {allowed}")
-        frames = sample.transpose(1, 2).reshape(b * t, c, h, w)
-
         timestep = torch.as_tensor(timestep, device=sample.device)
-        if timestep.ndim == 0:
-            timestep = timestep.expand(b)
+        timestep = timestep.expand(b) if timestep.ndim == 0 else timestep
+        contexts = self._checked_contexts(encoder_hidden_states, b)
+        use_temporal = bool(use_temporal)
+        graphs = self._cuda_graphs
+        if graphs is not None and sample.is_cuda and not torch.is_grad_enabled():
+            out = graphs((use_temporal,), [sample, timestep, *contexts], context=torch.is_autocast_enabled("cuda"))
+        else:
+            out = self._forward_tensors(use_temporal, sample, timestep, *contexts)
+        return out[:, :, 0] if is_image else out
+
+    def _forward_tensors(self, use_temporal: bool, sample: torch.Tensor, timestep: torch.Tensor, *contexts) -> torch.Tensor:
+        """The network on checked inputs: (B, C', T, H, W) latents, (B,) timesteps, one (B, L, D) tensor per
+        text context (what CUDA graphs record; `_network`, compiled or not, does the work)."""
+        if not use_temporal and not self.compile_image_model and self.compile_mode != "none":
+            with eager_stance():
+                return self._network(use_temporal, sample, timestep, list(contexts))
+        network = self._compiled_forward if self._compiled_forward is not None else self._network
+        return network(use_temporal, sample, timestep, list(contexts))
+
+    def _network(self, use_temporal: bool, sample: torch.Tensor, timestep: torch.Tensor, contexts: list[torch.Tensor]) -> torch.Tensor:
+        cfg = self.config
+        b, c, t, h, w = sample.shape
+        C = cfg.latent_channels
+        if self.channels_last:  # one copy straight into (B*T, H, W, C) memory
+            frames = sample.permute(0, 2, 3, 4, 1).reshape(b * t, h, w, c).permute(0, 3, 1, 2)
+        else:
+            frames = sample.transpose(1, 2).reshape(b * t, c, h, w)
         temb = sinusoidal_embedding(timestep, cfg.block_out_channels[0], cfg.flip_sin_to_cos, cfg.freq_shift)
         temb = self.time_embedding(temb.to(self.conv_in.weight.dtype))
-        if t > 1:
-            temb = temb.repeat_interleave(t, dim=0)
-        contexts = self._contexts(encoder_hidden_states, b, t)
+        if t > 1:  # one row per frame (b, t order); expand + reshape: no host-side repeat counts
+            temb = temb[:, None].expand(b, t, temb.shape[-1]).reshape(b * t, temb.shape[-1])
+        layers = cfg.transformer_layers_per_block
+        contexts = contexts if len(contexts) == layers else contexts * layers
 
         h_ = self.conv_in(frames[:, :C])
         if c > C:
@@ -170,8 +312,7 @@ class VideoUNet(nn.Module):
             size = tuple(skips[-1].shape[-2:]) if skips else None
             h_ = self._run(block, h_, block_skips, temb, contexts, t, use_temporal, size)
         h_ = self.conv_out(F.silu(self.conv_norm_out(h_)))
-        out = h_.view(b, t, -1, h, w).transpose(1, 2)
-        return out[:, :, 0] if is_image else out
+        return h_.view(b, t, -1, h, w).transpose(1, 2)
 
     # Weight files (see emu_video.models.serialization) ---------------------------------------------------
     def save_pretrained(self, folder, dtype: torch.dtype | None = None):

@@ -112,14 +112,27 @@ class GuidedDenoiser:
         self.cond, self.mask = cond, mask
         self.w_img, self.w_txt = float(w_img), float(w_txt)
         self.use_temporal = use_temporal
+        self._context_cache: dict[tuple[str, ...], list[torch.Tensor]] = {}
+        self._cond3: torch.Tensor | None = None
 
     def _contexts(self, kinds: Sequence[str]) -> list[torch.Tensor]:
-        b = self.text[0].shape[0]
-        out = []
-        for k, (txt, null) in enumerate(zip(self.text, self.null)):
-            parts = [txt if kind == "text" else null.expand(b, -1, -1) for kind in kinds]
-            out.append(torch.cat(parts))
-        return out
+        key = tuple(kinds)
+        cached = self._context_cache.get(key)
+        if cached is None:  # the same every step: built once
+            b = self.text[0].shape[0]
+            cached = []
+            for txt, null in zip(self.text, self.null):
+                cached.append(torch.cat([txt if kind == "text" else null.expand(b, -1, -1) for kind in kinds]))
+            self._context_cache[key] = cached
+        return cached
+
+    def _conditioning(self, dtype: torch.dtype) -> torch.Tensor:
+        """The conditioning channels of the batched passes [X(∅), X(I), X(I,p)]: zeros, then the latent and mask
+        twice. They do not change from step to step, so they are concatenated once."""
+        if self._cond3 is None or self._cond3.dtype != dtype:
+            cond_mask = torch.cat([self.cond.to(dtype), self.mask.to(dtype)], dim=1)
+            self._cond3 = torch.cat([torch.zeros_like(cond_mask), cond_mask, cond_mask])
+        return self._cond3
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         b = x.shape[0]
@@ -130,13 +143,11 @@ class GuidedDenoiser:
             out = self.unet(torch.cat([x, x]), t_batch(2), self._contexts(["null", "text"]), self.use_temporal)
             uncond, cond = out.chunk(2)
             return classifier_free_guidance(uncond, cond, self.w_txt)
-        full = unet_input(x, self.cond, self.mask)
         if self.w_img == 1.0 and self.w_txt == 1.0:
+            full = unet_input(x, self.cond, self.mask)
             return self.unet(full, t_batch(1), self.text, use_temporal=self.use_temporal)
-        null_in = unet_input(x, torch.zeros_like(self.cond), torch.zeros_like(self.mask))
-        out = self.unet(
-            torch.cat([null_in, full, full]), t_batch(3), self._contexts(["null", "null", "text"]), self.use_temporal
-        )
+        batched = torch.cat([torch.cat([x, x, x]), self._conditioning(x.dtype)], dim=1)
+        out = self.unet(batched, t_batch(3), self._contexts(["null", "null", "text"]), self.use_temporal)
         x_null, x_image, x_full = out.chunk(3)
         return two_condition_guidance(x_null, x_image, x_full, self.w_img, self.w_txt)
 

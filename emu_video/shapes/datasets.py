@@ -81,12 +81,17 @@ def video_sample(
     exclude_pairs=P.HELDOUT_PAIRS,
     two_object_fraction: float = VIDEO_TWO_OBJECT_FRACTION,
     drop_background: float = VIDEO_DROP_BACKGROUND,
+    frames=None,
+    size: int = P.SIZE,
 ) -> VideoSample:
-    """Video sample `index` of the stream `seed`: a rendered clip with a training caption (random synonyms)."""
+    """Video sample `index` of the stream `seed`: a rendered clip with a training caption (random synonyms).
+
+    frames / size: render only these frame indices, at this canvas size (default: all 65 at 128 px).
+    """
     scene = video_scene(seed, index, exclude_pairs, two_object_fraction)
     rng = np.random.default_rng([seed, _VIDEO, index, 1])
     text = caption(scene, rng=rng, include_background=bool(rng.random() >= drop_background))
-    return VideoSample(render(scene), text, scene)
+    return VideoSample(render(scene, frames=frames, size=size), text, scene)
 
 
 def image_scene(seed: int, index: int, two_object_fraction: float = IMAGE_TWO_OBJECT_FRACTION) -> Scene:
@@ -102,11 +107,13 @@ def image_scene(seed: int, index: int, two_object_fraction: float = IMAGE_TWO_OB
     return Scene(place_objects([(color, shape, "still")], rng), background)
 
 
-def image_sample(seed: int, index: int, two_object_fraction: float = IMAGE_TWO_OBJECT_FRACTION) -> ImageSample:
+def image_sample(
+    seed: int, index: int, two_object_fraction: float = IMAGE_TWO_OBJECT_FRACTION, size: int = P.SIZE
+) -> ImageSample:
     """Image sample `index` of the stream `seed`: a first frame with a motion-free caption."""
     scene = image_scene(seed, index, two_object_fraction)
     rng = np.random.default_rng([seed, _IMAGE, index, 1])
-    return ImageSample(render_image(scene), image_caption(scene, rng=rng), scene)
+    return ImageSample(render_image(scene, size=size), image_caption(scene, rng=rng), scene)
 
 
 def iter_video_samples(seed: int = 0, start: int = 0, count: int | None = None, **kwargs) -> Iterator[VideoSample]:

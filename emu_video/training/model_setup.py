@@ -1,0 +1,117 @@
+"""Where a stage's models come from: the previous stage's model folder, or parts for a new image model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from emu_video.errors import UserError
+from emu_video.models import VideoUNet, VideoUNetConfig, preset
+from emu_video.models.text_encoder import TextEncoder, resolve_text_encoder_path
+from emu_video.pipelines.components import INDEX_NAME, ModelIndex
+from emu_video.training.config import TrainingConfig
+
+
+@dataclass
+class ModelSource:
+    folder: Path | None  # the model folder the stage starts from (None: a new text-to-image model)
+    index: ModelIndex
+    vae_dir: Path
+    text_specs: list[dict[str, Any]]  # model_index.json entries with absolute paths
+
+    @property
+    def unet_weights_file(self) -> Path | None:
+        if self.folder is None:
+            return None
+        return self.folder / self.index.unet / "diffusion_pytorch_model.safetensors"
+
+
+def _absolute(spec: dict[str, Any], root: Path) -> dict[str, Any]:
+    out = dict(spec)
+    for key in ("path", "tokenizer"):
+        if key in out and not Path(out[key]).is_absolute():
+            out[key] = str((root / out[key]).resolve())
+    return out
+
+
+def model_source(cfg: TrainingConfig) -> ModelSource:
+    m = cfg.model
+    if m.init:
+        folder = Path(m.init).resolve()
+        if not (folder / INDEX_NAME).is_file():
+            raise UserError(
+                f"model.init={m.init} is not a model folder (no {INDEX_NAME}); train the previous stage first "
+                "(its OUTPUT/model), or point model.init at a folder made by `emu-video init`"
+            )
+        index = ModelIndex.load(folder)
+        return ModelSource(folder, index, folder / index.vae, [_absolute(s, folder) for s in index.text_encoders])
+    specs = [_absolute(s, Path.cwd()) for s in m.text_encoders]
+    return ModelSource(None, ModelIndex(text_encoders=specs), Path(m.vae).resolve(), specs)
+
+
+def load_text_encoders(specs: list[dict[str, Any]], device, dtype=torch.float32) -> list[TextEncoder]:
+    return [
+        TextEncoder.from_pretrained(
+            resolve_text_encoder_path(spec), max_length=int(spec.get("max_length", 77)), device=device, dtype=dtype,
+            tokenizer_folder=resolve_text_encoder_path(spec, key="tokenizer"),
+        )
+        for spec in specs
+    ]
+
+
+def text_context_dims(specs: list[dict[str, Any]]) -> list[int]:
+    """Hidden sizes of the text encoders, read from their configs (no weights loaded)."""
+    dims = []
+    for spec in specs:
+        path = resolve_text_encoder_path(spec) / "config.json"
+        if not path.is_file():
+            raise UserError(f"text encoder config not found: {path}")
+        d = json.loads(path.read_text())
+        d = d.get("text_config", d) if "hidden_size" not in d and "d_model" not in d else d
+        dims.append(int(d.get("hidden_size") or d.get("d_model")))
+    return dims
+
+
+def vae_latent_channels(vae_dir: Path) -> int:
+    path = vae_dir / "config.json"
+    if not path.is_file():
+        raise UserError(f"no autoencoder at {vae_dir} (missing config.json); train one with the autoencoder stage")
+    return int(json.loads(path.read_text())["latent_channels"])
+
+
+def new_unet_config(cfg: TrainingConfig, src: ModelSource) -> VideoUNetConfig:
+    name = cfg.model.unet
+    base = VideoUNetConfig.load(name).to_dict() if Path(name).suffix == ".json" else preset(name).to_dict()
+    over = dict(cfg.model.unet_overrides)
+    dims = text_context_dims(src.text_specs)
+    base["latent_channels"] = vae_latent_channels(src.vae_dir)
+    base["out_channels"] = None
+    if "context_dims" not in over:
+        base["context_dims"] = dims
+        if len(dims) > 1 and "transformer_layers_per_block" not in over:
+            base["transformer_layers_per_block"] = len(dims)
+    base.update(over)
+    config = VideoUNetConfig.from_dict(base)
+    if list(config.context_dims) != dims:
+        raise UserError(f"U-Net context_dims {list(config.context_dims)} do not match the text encoders' {dims}")
+    return config
+
+
+def load_unet(cfg: TrainingConfig, src: ModelSource) -> VideoUNet:
+    """The stage's U-Net in float32 on the CPU, with the weights the stage starts from."""
+    if src.folder is None:
+        torch.manual_seed(cfg.train.seed)  # the untrained temporal layers are the same in every restart
+        return VideoUNet(new_unet_config(cfg, src))
+    unet = VideoUNet.from_pretrained(src.folder / src.index.unet)
+    if cfg.stage.kind == "interpolation":
+        if cfg.model.temporal_init == "interpolation":
+            if not src.index.interpolation:
+                raise UserError(f"model.temporal_init=interpolation but {src.folder} has no interpolation model")
+            unet.load_video_weights(src.folder / src.index.interpolation)
+        elif cfg.model.temporal_init == "identity":
+            unet.reset_video_layers()
+    return unet

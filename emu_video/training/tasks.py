@@ -1,0 +1,68 @@
+"""What a stage trains: its module, which parameters learn, its loss, and the model folder it writes.
+
+One Task per stage kind (see task_diffusion.py and task_autoencoder.py); the trainer is the same for all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from emu_video.training.config import TrainingConfig
+
+
+class Task:
+    """Base class. `core` is the module wrapped by DDP/FSDP; `net` is the wrapped one used in `loss`."""
+
+    core: nn.Module
+    net: nn.Module
+
+    def __init__(self, cfg: TrainingConfig, device: torch.device, autocast_dtype: torch.dtype | None):
+        self.cfg, self.device, self.autocast_dtype = cfg, device, autocast_dtype
+
+    def autocast(self):
+        enabled = self.autocast_dtype is not None
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=enabled)
+
+    def trainable(self) -> list[tuple[str, nn.Parameter]]:
+        return [(n, p) for n, p in self.core.named_parameters() if p.requires_grad]
+
+    def shard_units(self) -> list[nn.Module]:
+        return []
+
+    def cast_frozen(self, dtype: torch.dtype) -> None:
+        """Store the frozen weights in `dtype` (bf16 halves their memory; trainable ones stay float32)."""
+        if dtype == torch.float32:
+            return
+        with torch.no_grad():
+            for p in self.core.parameters():
+                if not p.requires_grad:
+                    p.data = p.data.to(dtype)
+
+    def loss(self, batch: dict, generator: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def export(self, model_dir: Path, weights: dict[str, torch.Tensor]) -> None:
+        """Write the model folder with `weights` (full tensors of the trainable parameters). Rank 0 only."""
+        raise NotImplementedError
+
+    def sample(self, model_dir: Path, out_stem: Path, prompts: list[str], steps: int, seed: int) -> list[Path]:
+        return []
+
+    def randn(self, shape, generator: torch.Generator) -> torch.Tensor:
+        """Noise from the step's generator (on the training device)."""
+        return torch.randn(tuple(shape), generator=generator, device=generator.device).to(self.device)
+
+
+def build_task(cfg: TrainingConfig, device: torch.device, autocast_dtype: torch.dtype | None,
+               src=None, inputs=None) -> Task:
+    """The stage's task; diffusion stages take their model source and input encoders (live or cached)."""
+    if cfg.stage.kind == "autoencoder":
+        from emu_video.training.task_autoencoder import AutoencoderTask
+
+        return AutoencoderTask(cfg, device, autocast_dtype)
+    from emu_video.training.task_diffusion import TASKS
+
+    return TASKS[cfg.stage.kind](cfg, device, autocast_dtype, src, inputs)

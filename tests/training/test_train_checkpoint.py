@@ -1,0 +1,91 @@
+import json
+
+import pytest
+import torch
+
+from emu_video.training.checkpoint import CheckpointStore, read_state, read_tensors
+from emu_video.training.ema import EMA
+from emu_video.training.lr import warmup_constant
+from emu_video.training.train_state import (
+    load_optimizer_tensors,
+    optimizer_tensors,
+    rng_state,
+    set_rng_state,
+    step_generator,
+)
+
+
+def _write(store, step):
+    return store.write(step, {"trainable": {"w": torch.full((2,), float(step))}}, {"step": step})
+
+
+def test_store_keeps_the_last_k_and_points_at_the_newest(tmp_path):
+    store = CheckpointStore(tmp_path, keep=2)
+    for step in (1, 2, 3):
+        _write(store, step)
+    assert [s for s, _ in store.complete()] == [2, 3]
+    assert store.latest().name == "step-00000003"
+    assert read_state(store.latest()) == {"step": 3}
+    assert torch.equal(read_tensors(store.latest(), "trainable")["w"], torch.full((2,), 3.0))
+
+
+def test_partial_and_stale_checkpoints_are_ignored(tmp_path):
+    store = CheckpointStore(tmp_path, keep=3)
+    _write(store, 1)
+    _write(store, 2)
+    # A run killed while writing leaves a temporary folder and maybe a folder without state.json.
+    (tmp_path / ".tmp-step-00000003-99").mkdir()
+    (tmp_path / "step-00000004").mkdir()
+    assert store.latest().name == "step-00000002"
+    (tmp_path / "latest").write_text("step-00000009\n")  # pointer to a folder that does not exist
+    assert store.latest().name == "step-00000002"
+    store.remove_partial()
+    assert not (tmp_path / ".tmp-step-00000003-99").exists()
+
+
+def test_optimizer_state_round_trips_exactly():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    named = list(model.named_parameters())
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(3):
+        model(torch.randn(5, 4)).square().mean().backward()
+        opt.step()
+        opt.zero_grad()
+    saved = optimizer_tensors(opt, named, lambda t: t)
+    assert set(saved) == {f"{n}::{k}" for n, _ in named for k in ("step", "exp_avg", "exp_avg_sq")}
+
+    twin = torch.nn.Linear(4, 3)
+    twin.load_state_dict(model.state_dict())
+    opt2 = torch.optim.AdamW(twin.parameters(), lr=1e-2)
+    load_optimizer_tensors(opt2, list(twin.named_parameters()), saved, lambda full, like: full.to(like))
+    x = torch.randn(5, 4)
+    for m, o in ((model, opt), (twin, opt2)):
+        m(x).square().mean().backward()
+        o.step()
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters()))
+
+
+def test_rng_state_is_json_and_restores():
+    state = json.loads(json.dumps(rng_state()))
+    a = torch.rand(3)
+    set_rng_state(state)
+    assert torch.equal(torch.rand(3), a)
+    g1, g2 = step_generator(0, 0, 5, 1), step_generator(0, 0, 5, 1)
+    assert torch.equal(torch.randn(4, generator=g1), torch.randn(4, generator=g2))
+    assert not torch.equal(torch.randn(4, generator=step_generator(0, 1, 5, 1)),
+                           torch.randn(4, generator=step_generator(0, 0, 5, 1)))
+
+
+def test_warmup_then_constant_and_ema():
+    assert [warmup_constant(s, 1e-4, 4) for s in range(6)] == pytest.approx([2.5e-5, 5e-5, 7.5e-5, 1e-4, 1e-4, 1e-4])
+    p = torch.nn.Parameter(torch.zeros(2))
+    ema = EMA([("p", p)], decay=0.5)
+    with torch.no_grad():
+        p.fill_(4.0)
+    ema.update()
+    assert torch.equal(dict(ema.named_tensors())["p"], torch.full((2,), 2.0))
+    assert EMA([("p", p)], 0.0).named_tensors()[0][1] is not None
+    warm = EMA([("p", p)], decay=0.9999)
+    assert warm.decay_at(0) == pytest.approx(0.1) and warm.decay_at(10**6) == 0.9999
+    assert EMA([("p", p)], 0.9999, warmup=False).decay_at(0) == 0.9999
