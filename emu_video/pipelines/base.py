@@ -87,6 +87,21 @@ def tensor_to_frames(video: torch.Tensor) -> np.ndarray:
     return x.permute(1, 2, 3, 0).cpu().numpy()
 
 
+class Pipeline:
+    """What every pipeline has: its model folder's components and the folder's sampling defaults."""
+
+    def __init__(self, components: EmuVideoComponents):
+        self.components = components
+
+    @classmethod
+    def from_pretrained(cls, model=None, device="cpu", dtype=None):
+        return cls(EmuVideoComponents.from_pretrained(model, device, dtype))
+
+    def default(self, value, key: str):
+        """`value`, or the model's default for `key` when it is None (0 stays 0 and is then refused)."""
+        return self.components.defaults[key] if value is None else value
+
+
 # Denoising -------------------------------------------------------------------------------------------------
 class GuidedDenoiser:
     """Runs the U-Net with classifier-free guidance, all passes batched in one forward.

@@ -8,6 +8,7 @@ import torch
 from emu_video.diffusion.conditioning import extension_condition
 from emu_video.errors import UserError
 from emu_video.pipelines.base import (
+    Pipeline,
     GuidedDenoiser,
     StepCallback,
     VideoOutput,
@@ -18,7 +19,6 @@ from emu_video.pipelines.base import (
     randn,
     tensor_to_frames,
 )
-from emu_video.pipelines.components import EmuVideoComponents
 
 
 def resample_frames(frames: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
@@ -30,13 +30,7 @@ def resample_frames(frames: np.ndarray, fps_in: float, fps_out: float) -> np.nda
     return frames[idx]
 
 
-class ExtendPipeline:
-    def __init__(self, components: EmuVideoComponents):
-        self.components = components
-
-    @classmethod
-    def from_pretrained(cls, model=None, device="cpu", dtype=None) -> "ExtendPipeline":
-        return cls(EmuVideoComponents.from_pretrained(model, device, dtype))
+class ExtendPipeline(Pipeline):
 
     def __call__(
         self,
@@ -70,11 +64,11 @@ class ExtendPipeline:
             raise UserError(
                 f"the video has {len(frames)} frames at {model_fps:g} fps; extension conditions on the last {num_past}"
             )
-        steps = d["steps"] if num_inference_steps is None else num_inference_steps
-        w_img = d["w_img"] if w_img is None else w_img
-        w_txt = d["w_txt"] if w_txt is None else w_txt
+        steps = self.default(num_inference_steps, "steps")
+        w_img = self.default(w_img, "w_img")
+        w_txt = self.default(w_txt, "w_txt")
         generator = generator or make_generator(seed)
-        height, width = height or d["height"], width or d["width"]
+        height, width = self.default(height, "height"), self.default(width, "width")
         past = frames_to_tensor(frames[-num_past:], height, width).to(c.device, c.dtype)
         past_latents = c.vae.encode(past)
         c.use_temporal("video")

@@ -8,6 +8,7 @@ import torch
 from emu_video.diffusion.conditioning import first_frame_condition
 from emu_video.errors import UserError
 from emu_video.pipelines.base import (
+    Pipeline,
     GuidedDenoiser,
     StepCallback,
     VideoOutput,
@@ -18,16 +19,9 @@ from emu_video.pipelines.base import (
     randn,
     tensor_to_frames,
 )
-from emu_video.pipelines.components import EmuVideoComponents
 
 
-class ImageToVideoPipeline:
-    def __init__(self, components: EmuVideoComponents):
-        self.components = components
-
-    @classmethod
-    def from_pretrained(cls, model=None, device="cpu", dtype=None) -> "ImageToVideoPipeline":
-        return cls(EmuVideoComponents.from_pretrained(model, device, dtype))
+class ImageToVideoPipeline(Pipeline):
 
     def encode_image(self, image: np.ndarray, height: int, width: int) -> torch.Tensor:
         image = np.asarray(image)
@@ -56,13 +50,13 @@ class ImageToVideoPipeline:
         c = self.components
         d = c.defaults
         prompt = check_prompt(prompt)
-        num_frames = int(num_frames or d["num_frames"])
+        num_frames = int(self.default(num_frames, "num_frames"))
         if num_frames < 2:
             raise UserError(f"num_frames must be at least 2, got {num_frames}")
-        steps = d["steps"] if num_inference_steps is None else num_inference_steps
-        w_img = d["w_img"] if w_img is None else w_img
-        w_txt = d["w_txt"] if w_txt is None else w_txt
-        height, width = height or d["height"], width or d["width"]
+        steps = self.default(num_inference_steps, "steps")
+        w_img = self.default(w_img, "w_img")
+        w_txt = self.default(w_txt, "w_txt")
+        height, width = self.default(height, "height"), self.default(width, "width")
         generator = generator or make_generator(seed)
         if image_latents is None:
             if image is None:

@@ -14,6 +14,7 @@ from emu_video.diffusion import add_noise
 from emu_video.diffusion.conditioning import interpolation_condition, stitch_plan
 from emu_video.errors import UserError
 from emu_video.pipelines.base import (
+    Pipeline,
     GuidedDenoiser,
     StepCallback,
     VideoOutput,
@@ -24,20 +25,13 @@ from emu_video.pipelines.base import (
     randn,
     tensor_to_frames,
 )
-from emu_video.pipelines.components import EmuVideoComponents
 
 WINDOW = 8  # input frames per interpolation window
 FACTOR = 4  # frame-rate multiplier: 3 new frames between each pair
 PAD = 4  # extra frames beyond each end of a window
 
 
-class InterpolatePipeline:
-    def __init__(self, components: EmuVideoComponents):
-        self.components = components
-
-    @classmethod
-    def from_pretrained(cls, model=None, device="cpu", dtype=None) -> "InterpolatePipeline":
-        return cls(EmuVideoComponents.from_pretrained(model, device, dtype))
+class InterpolatePipeline(Pipeline):
 
     @staticmethod
     def check_length(num_frames: int) -> None:
@@ -65,12 +59,11 @@ class InterpolatePipeline:
         decode: bool = True,
     ) -> VideoOutput:
         c = self.components
-        d = c.defaults
         prompt = check_prompt(prompt)
-        steps = d["interpolation_steps"] if num_inference_steps is None else num_inference_steps
-        w_img = d["w_img"] if w_img is None else w_img
-        w_txt = d["w_txt"] if w_txt is None else w_txt
-        noise_t = int(d["interpolation_noise_t"] if noise_t is None else noise_t)
+        steps = self.default(num_inference_steps, "interpolation_steps")
+        w_img = self.default(w_img, "w_img")
+        w_txt = self.default(w_txt, "w_txt")
+        noise_t = int(self.default(noise_t, "interpolation_noise_t"))
         schedule = c.schedule("interpolation")
         if not 0 <= noise_t < schedule.num_train_timesteps:
             raise UserError(f"noise_t must be in 0..{schedule.num_train_timesteps - 1}, got {noise_t}")
@@ -79,7 +72,7 @@ class InterpolatePipeline:
             if frames is None:
                 raise UserError("give frames or latents to interpolate")
             self.check_length(len(frames))
-            pixels = frames_to_tensor(frames, height or d["height"], width or d["width"])
+            pixels = frames_to_tensor(frames, self.default(height, "height"), self.default(width, "width"))
             latents = c.vae.encode(pixels.to(c.device, c.dtype))
         self.check_length(latents.shape[2])
         c.use_temporal("interpolation")

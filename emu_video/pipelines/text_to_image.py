@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from emu_video.pipelines.base import (
+    Pipeline,
     GuidedDenoiser,
     ImageOutput,
     StepCallback,
@@ -14,16 +15,9 @@ from emu_video.pipelines.base import (
     randn,
     tensor_to_frames,
 )
-from emu_video.pipelines.components import EmuVideoComponents
 
 
-class TextToImagePipeline:
-    def __init__(self, components: EmuVideoComponents):
-        self.components = components
-
-    @classmethod
-    def from_pretrained(cls, model=None, device="cpu", dtype=None) -> "TextToImagePipeline":
-        return cls(EmuVideoComponents.from_pretrained(model, device, dtype))
+class TextToImagePipeline(Pipeline):
 
     def __call__(
         self,
@@ -39,11 +33,10 @@ class TextToImagePipeline:
         decode: bool = True,
     ) -> ImageOutput:
         c = self.components
-        d = c.defaults
         prompt = check_prompt(prompt)
-        steps = d["steps"] if num_inference_steps is None else num_inference_steps
-        scale = d["image_guidance"] if guidance_scale is None else guidance_scale
-        height, width = height or d["height"], width or d["width"]
+        steps = self.default(num_inference_steps, "steps")
+        scale = self.default(guidance_scale, "image_guidance")
+        height, width = self.default(height, "height"), self.default(width, "width")
         generator = generator or make_generator(seed)
         # encode -> prepare latents -> denoise -> decode
         text = c.encode_prompts([prompt])

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import torch
 
-from emu_video.pipelines.base import StepCallback, VideoOutput, check_prompt, make_generator, tensor_to_frames
+from emu_video.pipelines.base import Pipeline, StepCallback, VideoOutput, check_prompt, make_generator, tensor_to_frames
 from emu_video.pipelines.components import EmuVideoComponents
 from emu_video.pipelines.image_to_video import ImageToVideoPipeline
 from emu_video.pipelines.interpolate import InterpolatePipeline
 from emu_video.pipelines.text_to_image import TextToImagePipeline
 
 
-class TextToVideoPipeline:
+class TextToVideoPipeline(Pipeline):
     def __init__(self, components: EmuVideoComponents):
-        self.components = components
+        super().__init__(components)
         self.text_to_image = TextToImagePipeline(components)
         self.image_to_video = ImageToVideoPipeline(components)
         self.interpolate = InterpolatePipeline(components)
-
-    @classmethod
-    def from_pretrained(cls, model=None, device="cpu", dtype=None) -> "TextToVideoPipeline":
-        return cls(EmuVideoComponents.from_pretrained(model, device, dtype))
 
     def __call__(
         self,
