@@ -23,7 +23,7 @@ from emu_video.models.fast import (
     raise_compile_limits,
     uncompile_regions,
 )
-from emu_video.models.resnet import Downsample, ResnetBlock, Upsample
+from emu_video.models.resnet import ResnetBlock
 from emu_video.models.temporal import TemporalConv, TemporalTransformer
 
 # Parameters whose names contain one of these belong to the video model (trainable); the rest are the
