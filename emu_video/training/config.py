@@ -117,6 +117,10 @@ class TrainSection:
     precision: str = "auto"  # auto (bf16 autocast on GPUs that have it) | fp32 | bf16
     frozen_dtype: str = "auto"  # dtype of frozen weights: auto (bf16 with bf16 precision) | fp32 | bf16
     gradient_checkpointing: bool = False
+    # torch.compile the U-Net: none | blocks (each ResNet / transformer) | full. Pays on GPUs, where small
+    # models are bound by kernel launches; the first steps are slower while it compiles.
+    compile: str = "none"
+    compile_backend: str = "inductor"
     ema_decay: float = 0.9999  # 0 disables the EMA
     ema_warmup: bool = True  # decay min(ema_decay, (1 + step) / (10 + step)) early in training
     max_minutes: float = 0.0  # wall-clock budget of one run: checkpoint and exit cleanly; 0 = none
@@ -208,6 +212,9 @@ def _validate(c: TrainingConfig) -> None:
     _choice(c.train.precision, ("auto", "fp32", "bf16"), "train.precision")
     _choice(c.train.frozen_dtype, ("auto", "fp32", "bf16"), "train.frozen_dtype")
     _choice(c.train.device, ("auto", "cpu", "cuda"), "train.device")
+    _choice(c.train.compile, ("none", "blocks", "full"), "train.compile")
+    if c.train.compile != "none" and c.parallel.strategy == "fsdp":
+        raise UserError("train.compile works with parallel.strategy single or ddp, not fsdp")
     _choice(c.train.export_dtype, ("float32", "bfloat16", "float16"), "train.export_dtype")
     _choice(c.parallel.strategy, ("auto", "single", "ddp", "fsdp"), "parallel.strategy")
     _choice(c.parallel.backend, ("auto", "nccl", "gloo"), "parallel.backend")

@@ -28,8 +28,12 @@ class EMA:
         if not self.enabled:
             return
         weight = 1.0 - self.decay_at(step)
-        for s, p in zip(self.shadow, self.params):
-            s.lerp_(p.detach().float(), weight)
+        live = [p.detach() for p in self.params]
+        if all(p.dtype == s.dtype and p.device == s.device for p, s in zip(live, self.shadow)):
+            torch._foreach_lerp_(self.shadow, live, weight)  # one fused launch instead of one per tensor
+            return
+        for s, p in zip(self.shadow, live):
+            s.lerp_(p.float(), weight)
 
     def named_tensors(self) -> list[tuple[str, torch.Tensor]]:
         """The averaged weights (or the live weights when the EMA is off), possibly sharded."""

@@ -137,3 +137,16 @@ def test_shapes_world_source_trains_without_files(tmp_path, micro_model_dir, sta
     trainer = run_stage(stage, tmp_path / stage, "data.source=\"shapes\"", f"model.init={_q(micro_model_dir)}",
                         "train.batch_size=1", *extra)
     _check_run(trainer)
+
+
+def test_compiled_unet_trains_like_the_eager_one(tmp_path, micro_model_dir):
+    common = ["data.source=\"shapes\"", f"model.init={_q(micro_model_dir)}", "train.batch_size=1",
+              "data.num_frames=4", "data.fps=4.0"]
+    eager = run_stage("video_256", tmp_path / "eager", *common)
+    compiled = run_stage("video_256", tmp_path / "compiled", *common, "train.compile=\"blocks\"",
+                         "train.compile_backend=\"eager\"")
+    assert compiled.task.core.compile_mode == "blocks"
+    losses = [metrics(tmp_path / name) for name in ("eager", "compiled")]
+    assert losses[0].keys() == losses[1].keys()
+    for step in losses[0]:
+        assert abs(losses[0][step]["loss"] - losses[1][step]["loss"]) < 1e-5
