@@ -76,20 +76,35 @@ def square_crop_box(height: int, width: int) -> tuple[int, int, int]:
     return (height - side) // 2, (width - side) // 2, side
 
 
-def to_model_pixels(frames: np.ndarray, resolution: int) -> torch.Tensor:
-    """(T, H, W, 3) uint8 -> (3, T, resolution, resolution) float32 in [-1, 1]; (H, W, 3) -> (3, res, res)."""
+def centre_crop_box(height: int, width: int, aspect: float) -> tuple[int, int, int, int]:
+    """(top, left, crop height, crop width) of the largest centred crop with width / height = `aspect`."""
+    if width / height > aspect:  # too wide
+        w = max(1, round(height * aspect))
+        return 0, (width - w) // 2, height, w
+    h = max(1, round(width / aspect))
+    return (height - h) // 2, 0, h, width
+
+
+def to_model_pixels(frames: np.ndarray, resolution: int, width: int | None = None) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (3, T, resolution, width) float32 in [-1, 1]; (H, W, 3) -> (3, resolution, width).
+
+    Centre crop to the target's aspect ratio (square unless `width` is given), then an antialiased bicubic
+    resize when the size differs.
+    """
+    height, width = int(resolution), int(width or resolution)
     single = frames.ndim == 3
     if single:
         frames = frames[None]
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames must be (T, H, W, 3), got {tuple(frames.shape)}")
-    top, left, side = square_crop_box(frames.shape[1], frames.shape[2])
-    crop = np.ascontiguousarray(frames[:, top : top + side, left : left + side])
-    x = torch.from_numpy(crop if crop.flags.writeable else crop.copy())
-    x = x.permute(0, 3, 1, 2).float()  # (T, 3, S, S)
-    if side != resolution:
-        x = F.interpolate(x, size=(resolution, resolution), mode="bicubic", antialias=True, align_corners=False)
-    x = (x.clamp(0, 255) / 127.5 - 1.0).transpose(0, 1).contiguous()  # (3, T, r, r)
+    top, left, h, w = centre_crop_box(frames.shape[1], frames.shape[2], width / height)
+    crop = frames[:, top : top + h, left : left + w]
+    if (h, w) == (height, width):  # already the right size: scale in numpy, no resampling
+        x = torch.from_numpy(np.ascontiguousarray(np.moveaxis(crop.astype(np.float32) * (1 / 127.5) - 1.0, -1, 0)))
+        return x[:, 0] if single else x
+    x = torch.from_numpy(np.array(crop, dtype=np.uint8, copy=True)).permute(0, 3, 1, 2).float()  # (T, 3, h, w)
+    x = F.interpolate(x, size=(height, width), mode="bicubic", antialias=True, align_corners=False)
+    x = (x.clamp(0, 255) / 127.5 - 1.0).transpose(0, 1).contiguous()  # (3, T, height, width)
     return x[:, 0] if single else x
 
 

@@ -7,10 +7,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from emu_video.diffusion import DDIMSampler, NoiseSchedule, classifier_free_guidance, two_condition_guidance
 from emu_video.diffusion.conditioning import unet_input
+from emu_video.data.frames import to_model_pixels
 from emu_video.errors import UserError
 from emu_video.pipelines.components import EmuVideoComponents
 
@@ -65,18 +65,7 @@ def frames_to_tensor(frames: np.ndarray, height: int, width: int) -> torch.Tenso
         raise UserError(f"expected RGB frames shaped (T, H, W, 3), got {tuple(frames.shape)}")
     if min(frames.shape[1:3]) < 8:
         raise UserError(f"frames of {frames.shape[2]}x{frames.shape[1]} px are too small (at least 8x8 px)")
-    x = torch.from_numpy(np.array(frames, dtype=np.uint8, copy=True)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-    h, w = x.shape[-2:]
-    target = width / height
-    if w / h > target:  # too wide
-        new_w = max(1, round(h * target))
-        x = x[..., :, (w - new_w) // 2 : (w - new_w) // 2 + new_w]
-    elif w / h < target:
-        new_h = max(1, round(w / target))
-        x = x[..., (h - new_h) // 2 : (h - new_h) // 2 + new_h, :]
-    if x.shape[-2:] != (height, width):
-        x = F.interpolate(x, size=(height, width), mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
-    return x.permute(1, 0, 2, 3).unsqueeze(0)
+    return to_model_pixels(frames.astype(np.uint8, copy=False), height, width).clamp(-1, 1).unsqueeze(0)
 
 
 def tensor_to_frames(video: torch.Tensor) -> np.ndarray:

@@ -10,22 +10,12 @@ from __future__ import annotations
 import numpy as np
 from torch.utils.data import Dataset
 
-import torch
-
 from emu_video.data.frames import ClipSpec, clip_indices, sample_rng, to_model_pixels
 from emu_video.shapes import palette as P
 from emu_video.shapes.datasets import image_sample, video_sample
 
 DEFAULT_EPOCH_SIZE = 1_000_000
 
-
-def _pixels(frames: np.ndarray, resolution: int) -> torch.Tensor:
-    """Rendered at the stage's resolution already: scale to [-1, 1] and lay out channels first."""
-    if frames.shape[-2] != resolution:
-        return to_model_pixels(frames, resolution)
-    x = frames.astype(np.float32) * (1 / 127.5) - 1.0
-    x = np.moveaxis(x, -1, 0)  # (3, [T,] r, r)
-    return torch.from_numpy(np.ascontiguousarray(x))
 
 
 class ShapesWorldDataset(Dataset):
@@ -53,7 +43,7 @@ class ShapesWorldDataset(Dataset):
         size = self.resolution if self.resolution <= P.SIZE else P.SIZE
         if self.kind == "image":
             s = image_sample(self.seed, i, size=size)
-            return {"pixels": _pixels(s.image, self.resolution), "caption": s.caption, "index": index}
+            return {"pixels": to_model_pixels(s.image, self.resolution), "caption": s.caption, "index": index}
         frames = clip_indices(P.NUM_FRAMES, float(P.FPS), self.clip, sample_rng(self.seed, epoch, index))
         s = video_sample(self.seed, i, frames=np.asarray(frames), size=size)
-        return {"pixels": _pixels(s.frames, self.resolution), "caption": s.caption, "index": index}
+        return {"pixels": to_model_pixels(s.frames, self.resolution), "caption": s.caption, "index": index}

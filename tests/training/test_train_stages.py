@@ -142,7 +142,7 @@ def test_shapes_world_source_trains_without_files(tmp_path, micro_model_dir, sta
 def test_compiled_unet_trains_like_the_eager_one(tmp_path, micro_model_dir):
     common = ["data.source=\"shapes\"", f"model.init={_q(micro_model_dir)}", "train.batch_size=1",
               "data.num_frames=4", "data.fps=4.0"]
-    eager = run_stage("video_256", tmp_path / "eager", *common)
+    run_stage("video_256", tmp_path / "eager", *common)
     compiled = run_stage("video_256", tmp_path / "compiled", *common, "train.compile=\"blocks\"",
                          "train.compile_backend=\"eager\"")
     assert compiled.task.core.compile_mode == "blocks"
