@@ -89,6 +89,12 @@ def register(subparsers) -> None:
     e.add_argument("--set", dest="sets", action="append", metavar="NAME",
                    help="eval-seen, eval-heldout, eval-two or all (repeatable; default all)")
     e.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
+    e.add_argument("--interp-steps", type=int, default=None, help="DDIM steps of the interpolation model "
+                   "(default: --steps, else the model's)")
+    e.add_argument("--w-img", type=float, default=None, help="video image guidance w_img (default: the model's)")
+    e.add_argument("--w-txt", type=float, default=None, help="video text guidance w_txt (default: the model's)")
+    e.add_argument("--image-guidance", type=float, default=None,
+                   help="guidance scale of the first frame (default: the model's)")
     e.add_argument("--seed-offset", type=int, default=0, help="added to every seed of the set")
     e.add_argument("--limit", type=int, default=None, metavar="K", help="only the first K prompts of each set")
     e.add_argument("--out", default=None, help="folder for videos, per-clip reports and scores")
@@ -181,7 +187,9 @@ def _evaluate(args) -> int:
     if args.dtype is not None:
         load_kwargs["dtype"] = args.dtype
     pipe = TextToVideoPipeline.from_pretrained(args.model, **load_kwargs)
-    call_kwargs = {} if args.steps is None else {"num_inference_steps": args.steps}
+    chosen = {"num_inference_steps": args.steps, "interpolation_steps": args.interp_steps, "w_img": args.w_img,
+              "w_txt": args.w_txt, "image_guidance": args.image_guidance}
+    call_kwargs = {k: v for k, v in chosen.items() if v is not None}
     try:
         import inspect
 
@@ -196,8 +204,9 @@ def _evaluate(args) -> int:
 
     results = evaluate_sets(names, generate, out_dir=args.out, progress=not args.no_progress,
                             limit=args.limit, seed_offset=args.seed_offset)
-    summary = {"model": args.model, "steps": args.steps, "sets": {r["set"]: {k: v for k, v in r.items() if k != "clips"}
-                                                                  for r in results}}
+    settings = {k: v for k, v in call_kwargs.items() if k != "progress"}
+    summary = {"model": args.model, "steps": args.steps, "settings": settings,
+               "sets": {r["set"]: {k: v for k, v in r.items() if k != "clips"} for r in results}}
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

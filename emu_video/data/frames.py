@@ -3,7 +3,8 @@
 A clip is `num_frames` frames at `fps`: frame k is taken at time start + k / fps, i.e. from source
 index round(start_index + k * source_fps / fps). The start is uniform over every position that fits
 ("random"), the first frame ("first") or the middle ("center"). Pixels are centre-cropped to a square,
-resized with an antialiased bicubic filter (a box-like prefilter when shrinking) and scaled to [-1, 1].
+resized with an antialiased bicubic filter (a box-like prefilter when shrinking) and scaled to [-1, 1];
+frames already at the model's size may instead travel as uint8 and be scaled on the device (`model_pixels`).
 """
 
 from __future__ import annotations
@@ -106,6 +107,21 @@ def to_model_pixels(frames: np.ndarray, resolution: int, width: int | None = Non
     x = F.interpolate(x, size=(height, width), mode="bicubic", antialias=True, align_corners=False)
     x = (x.clamp(0, 255) / 127.5 - 1.0).transpose(0, 1).contiguous()  # (3, T, height, width)
     return x[:, 0] if single else x
+
+
+def to_uint8_pixels(frames: np.ndarray) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (3, T, H, W) uint8, (H, W, 3) -> (3, H, W): frames that already have the model's
+    size travel as bytes (a quarter of float32's memory and copies); `model_pixels` scales them later."""
+    if frames.dtype != np.uint8 or frames.shape[-1] != 3 or frames.ndim not in (3, 4):
+        raise ValueError(f"frames must be uint8 (T, H, W, 3) or (H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(frames, -1, 0)))
+
+
+def model_pixels(x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Pixels as the models take them: uint8 (0..255) is scaled to [-1, 1]; floats pass as they are."""
+    if x.dtype == torch.uint8:
+        return x.to(dtype) * (1 / 127.5) - 1.0
+    return x.to(dtype)
 
 
 def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:

@@ -1,7 +1,8 @@
 """Shapes World as a training dataset rendered on the fly: no files, no video decoding.
 
 Items follow the training data's contract (`emu_video.data`): looked up by (epoch, index), each a dict
-with `pixels` ((3, T, r, r) clips or (3, r, r) images in [-1, 1]), `caption` and `index`. Every epoch
+with `pixels` ((3, T, r, r) clips or (3, r, r) images: uint8 when rendered at the resolution itself, floats
+in [-1, 1] when resized above the native 128 px), `caption` and `index`. Every epoch
 draws fresh scenes; clips are taken from the 65-frame 16 fps scene with the stage's frames and fps.
 """
 
@@ -10,12 +11,11 @@ from __future__ import annotations
 import numpy as np
 from torch.utils.data import Dataset
 
-from emu_video.data.frames import ClipSpec, clip_indices, sample_rng, to_model_pixels
+from emu_video.data.frames import ClipSpec, clip_indices, sample_rng, to_model_pixels, to_uint8_pixels
 from emu_video.shapes import palette as P
 from emu_video.shapes.datasets import image_sample, video_sample
 
 DEFAULT_EPOCH_SIZE = 1_000_000
-
 
 
 class ShapesWorldDataset(Dataset):
@@ -43,7 +43,12 @@ class ShapesWorldDataset(Dataset):
         size = self.resolution if self.resolution <= P.SIZE else P.SIZE
         if self.kind == "image":
             s = image_sample(self.seed, i, size=size)
-            return {"pixels": to_model_pixels(s.image, self.resolution), "caption": s.caption, "index": index}
+            return {"pixels": self._pixels(s.image), "caption": s.caption, "index": index}
         frames = clip_indices(P.NUM_FRAMES, float(P.FPS), self.clip, sample_rng(self.seed, epoch, index))
         s = video_sample(self.seed, i, frames=np.asarray(frames), size=size)
-        return {"pixels": to_model_pixels(s.frames, self.resolution), "caption": s.caption, "index": index}
+        return {"pixels": self._pixels(s.frames), "caption": s.caption, "index": index}
+
+    def _pixels(self, frames: np.ndarray):
+        if frames.shape[-2] == self.resolution:
+            return to_uint8_pixels(frames)
+        return to_model_pixels(frames, self.resolution)

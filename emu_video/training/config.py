@@ -53,6 +53,12 @@ class AutoencoderSection:
     l1_weight: float = 1.0
     l2_weight: float = 1.0
     kl_weight: float = 1e-6
+    # Train on random square crops of this side (0: whole frames). The autoencoder is convolutional, so
+    # crops teach it the same job at a fraction of the cost; a multiple of its downscale factor.
+    crop: int = 0
+    # Pixels unlike their image's median colour (the background of flat-background data such as Shapes
+    # World) weigh 1 + foreground_weight in the reconstruction terms: small objects are not drowned out.
+    foreground_weight: float = 0.0
 
 
 @dataclass
@@ -256,6 +262,12 @@ def _validate(c: TrainingConfig) -> None:
         a = c.autoencoder
         if a.kl_weight < 0 or a.l1_weight < 0 or a.l2_weight < 0 or a.l1_weight + a.l2_weight == 0:
             raise UserError("autoencoder loss weights must be >= 0, with l1_weight or l2_weight > 0")
+        if c.autoencoder.foreground_weight < 0:
+            raise UserError("autoencoder.foreground_weight must be >= 0")
+        crop, down = c.autoencoder.crop, 2 ** (len(c.autoencoder.block_out_channels) - 1)
+        if crop < 0 or crop % down or crop > c.data.resolution:
+            raise UserError(f"autoencoder.crop = {crop}: 0 (whole frames) or a multiple of the downscale factor "
+                            f"{down} no larger than data.resolution = {c.data.resolution}")
         return
     try:
         c.noise_schedule()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from emu_video.data.cache import CachedDataset
+from emu_video.data.frames import model_pixels
 from emu_video.errors import UserError
 from emu_video.models.autoencoder import FrameAutoencoder
 from emu_video.models.text_encoder import TextEncoder
@@ -36,7 +37,7 @@ class DiffusionInputs:
 
     @torch.no_grad()
     def encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.vae.encode(pixels.to(self.device, self.vae.dtype)).float()
+        return self.vae.encode(model_pixels(pixels.to(self.device, non_blocking=True), self.vae.dtype)).float()
 
     @torch.no_grad()
     def encode_text(self, captions: list[str]) -> list[torch.Tensor]:

@@ -1,6 +1,8 @@
 """The autoencoder stage: a diffusers AutoencoderKL trained on images / video frames.
 
-Loss: l1_weight * |x - x̂| + l2_weight * (x - x̂)² (means over pixels) + kl_weight * KL(q(z|x) || N(0, I))
+Frames may be cut to random square crops (`autoencoder.crop`) before the loss. Loss: l1_weight * |x - x̂| +
+l2_weight * (x - x̂)² (weighted means over pixels: 1 + foreground_weight for pixels unlike their image's median
+colour, 1 elsewhere) + kl_weight * KL(q(z|x) || N(0, I))
 (summed over the latent, averaged over the batch). No adversarial or perceptual terms. The exported
 `vae/` folder carries a `scaling_factor` of 1 / std of its latents on training data, as diffusion expects.
 """
@@ -13,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from emu_video.data.frames import model_pixels
 from emu_video.training.export import staged_folder
 from emu_video.training.tasks import Task
 
@@ -28,6 +31,27 @@ class _ReconstructWithKL(nn.Module):
         posterior = self.vae.encode(x).latent_dist
         z = posterior.mean + posterior.std * noise.to(posterior.mean.dtype)
         return self.vae.decode(z).sample, posterior.kl()
+
+
+def random_crops(x: torch.Tensor, side: int, generator: torch.Generator) -> torch.Tensor:
+    """One random side x side crop of each (3, H, W) image of the batch; the batch itself when side is 0
+    or the whole frame."""
+    b, _, h, w = x.shape
+    if side <= 0 or (side >= h and side >= w):
+        return x
+    top = torch.randint(0, h - side + 1, (b,), generator=generator, device=generator.device).tolist()
+    left = torch.randint(0, w - side + 1, (b,), generator=generator, device=generator.device).tolist()
+    return torch.stack([x[i, :, t : t + side, l : l + side] for i, (t, l) in enumerate(zip(top, left))])
+
+
+def foreground_weights(x: torch.Tensor, weight: float, tolerance: float = 0.1) -> torch.Tensor | None:
+    """(B, 1, H, W) pixel weights: 1 + weight where a pixel differs from its image's per-channel median colour
+    by more than `tolerance` (in [-1, 1] units) in any channel, 1 elsewhere; None when weight is 0."""
+    if weight <= 0:
+        return None
+    median = x.flatten(2).median(dim=2).values[:, :, None, None]
+    fg = ((x - median).abs() > tolerance).any(dim=1, keepdim=True)
+    return 1.0 + weight * fg.float()
 
 
 def new_autoencoder(cfg):
@@ -65,9 +89,10 @@ class AutoencoderTask(Task):
         return [*self.vae.encoder.down_blocks, *self.vae.decoder.up_blocks]
 
     def loss(self, batch: dict, generator: torch.Generator) -> torch.Tensor:
-        x = batch["pixels"].to(self.device)
+        x = model_pixels(batch["pixels"].to(self.device, non_blocking=True))
         if x.ndim == 5:  # (B, 3, T, H, W) clips: their frames
             x = x.transpose(1, 2).flatten(0, 1)
+        x = random_crops(x, self.cfg.autoencoder.crop, generator)
         self._recent = x[:8].detach().cpu()
         b, _, h, w = x.shape
         noise = self.randn((b, self.vae.config.latent_channels, h // self.downscale, w // self.downscale), generator)
@@ -75,7 +100,10 @@ class AutoencoderTask(Task):
             recon, kl = self.net(x, noise)
         a = self.cfg.autoencoder
         err = recon.float() - x
-        return a.l1_weight * err.abs().mean() + a.l2_weight * err.square().mean() + a.kl_weight * kl.float().mean()
+        w = foreground_weights(x, a.foreground_weight)
+        rec = a.l1_weight * err.abs() + a.l2_weight * err.square()
+        rec = rec.mean() if w is None else (rec * w).sum() / (w.sum() * x.shape[1])
+        return rec + a.kl_weight * kl.float().mean()
 
     @torch.no_grad()
     def _scaling_factor(self, vae) -> float:

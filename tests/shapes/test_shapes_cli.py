@@ -65,8 +65,8 @@ class _FakePipeline:
         cls.calls.append(("load", model_dir, device, dtype))
         return cls()
 
-    def __call__(self, prompt, seed=0, num_inference_steps=None):
-        self.calls.append(("call", prompt, seed, num_inference_steps))
+    def __call__(self, prompt, seed=0, num_inference_steps=None, **guidance):
+        self.calls.append(("call", prompt, seed, num_inference_steps, guidance))
         frames = render(scene_from_prompt(prompt, seed))
 
         class Out:
@@ -81,7 +81,7 @@ def test_evaluate_command_with_a_pipeline(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(emu_video.pipelines, "TextToVideoPipeline", _FakePipeline, raising=False)
     _FakePipeline.calls.clear()
     code = main(["shapes", "evaluate", "--set", "eval-seen", "--set", "eval-two", "--limit", "3", "--steps", "7",
-                 "--seed-offset", "5", "--device", "cpu", "--out", str(tmp_path / "ev"), "--no-progress"])
+                 "--w-txt", "3.5", "--interp-steps", "4", "--seed-offset", "5", "--device", "cpu", "--out", str(tmp_path / "ev"), "--no-progress"])
     assert code == 0
     out = capsys.readouterr().out
     summary = json.loads(out[: out.rindex("}") + 1])
@@ -91,6 +91,8 @@ def test_evaluate_command_with_a_pipeline(tmp_path, capsys, monkeypatch):
     assert _FakePipeline.calls[0] == ("load", None, "cpu", None)
     calls = [c for c in _FakePipeline.calls if c[0] == "call"]
     assert len(calls) == 6 and calls[0][2] == 1005 and calls[0][3] == 7
+    assert calls[0][4] == {"w_txt": 3.5, "interpolation_steps": 4}  # only the settings given are passed
+    assert summary["settings"] == {"num_inference_steps": 7, "interpolation_steps": 4, "w_txt": 3.5}
     assert (tmp_path / "ev" / "eval-seen" / "reports.jsonl").exists()
     assert (tmp_path / "ev" / "summary.json").exists()
     assert main(["shapes", "evaluate", "--set", "eval-bogus"]) == 2

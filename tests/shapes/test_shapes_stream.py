@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from emu_video.data.frames import ClipSpec, to_model_pixels
+from emu_video.data.frames import ClipSpec, model_pixels, to_model_pixels
 from emu_video.shapes import palette as P
 from emu_video.shapes.datasets import image_sample, video_sample, video_scene
 from emu_video.shapes.stream import ShapesWorldDataset
@@ -13,9 +13,9 @@ def test_video_items_follow_the_clip_spec_and_match_the_renderer():
     ds = ShapesWorldDataset("video", 64, ClipSpec(16, 4.0, "first"), seed=3)
     item = ds[(0, 5)]
     assert item["pixels"].shape == (3, 16, 64, 64) and item["index"] == 5
-    assert item["pixels"].min() >= -1 and item["pixels"].max() <= 1
+    assert item["pixels"].dtype == torch.uint8  # rendered at its own size: travels as bytes
     ref = video_sample(3, 5, frames=np.arange(0, 61, 4), size=64)
-    torch.testing.assert_close(item["pixels"], to_model_pixels(ref.frames, 64))
+    torch.testing.assert_close(model_pixels(item["pixels"]), to_model_pixels(ref.frames, 64))
     assert item["caption"] == ref.caption
     assert torch.equal(ds[(0, 5)]["pixels"], item["pixels"])  # the same key gives the same sample
     assert not torch.equal(ds[(1, 5)]["pixels"], item["pixels"])  # a new epoch draws new scenes
@@ -33,3 +33,9 @@ def test_video_stream_never_holds_a_heldout_pair():
     for i in range(400):
         for obj in video_scene(0, i).objects:
             assert (obj.color, obj.shape) not in P.HELDOUT_PAIRS
+
+
+def test_resolutions_above_the_native_size_are_resized_floats():
+    item = ShapesWorldDataset("image", 192)[(0, 1)]
+    assert item["pixels"].dtype == torch.float32 and item["pixels"].shape == (3, 192, 192)
+    torch.testing.assert_close(item["pixels"], to_model_pixels(image_sample(0, 1).image, 192))

@@ -53,6 +53,11 @@ def test_bad_settings_fail_with_clear_messages(override, message):
         load_config("interpolation", REQUIRED + [override])
 
 
+def test_autoencoder_crop_must_fit_the_downscale():
+    with pytest.raises(UserError, match="autoencoder.crop"):
+        load_config("autoencoder", ["data.manifest=x.jsonl", "train.output_dir=o", "autoencoder.crop=20"])
+
+
 def test_missing_data_and_model(tmp_path):
     with pytest.raises(UserError, match="no training data"):
         load_config("video_256", ["model.init=m"])

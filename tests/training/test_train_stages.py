@@ -150,3 +150,38 @@ def test_compiled_unet_trains_like_the_eager_one(tmp_path, micro_model_dir):
     assert losses[0].keys() == losses[1].keys()
     for step in losses[0]:
         assert abs(losses[0][step]["loss"] - losses[1][step]["loss"]) < 1e-5
+
+
+def test_shapes_world_autoencoder_trains_on_random_crops(tmp_path):
+    from emu_video.models.autoencoder import FrameAutoencoder
+
+    trainer = run_stage("autoencoder", tmp_path / "ae", "data.source=\"shapes\"", "data.resolution=64",
+                        "autoencoder.crop=32", "autoencoder.foreground_weight=5.0", "autoencoder.block_out_channels=[8, 16]",
+                        "autoencoder.layers_per_block=1", "autoencoder.norm_num_groups=4", "train.batch_size=2")
+    model = _check_run(trainer)
+    assert trainer.task._recent.shape == (2, 3, 32, 32)  # the loss saw crops ...
+    ae = FrameAutoencoder.from_pretrained(model / "vae")
+    assert ae.encode(torch.zeros(1, 3, 64, 64)).shape[-2:] == (32, 32)  # ... the model takes whole frames
+
+
+def test_random_crops_are_slices_of_their_own_image():
+    from emu_video.training.task_autoencoder import random_crops
+
+    x = torch.arange(4 * 3 * 16 * 16, dtype=torch.float32).reshape(4, 3, 16, 16)
+    g = torch.Generator().manual_seed(0)
+    crops = random_crops(x, 8, g)
+    assert crops.shape == (4, 3, 8, 8)
+    for i in range(4):
+        t, l = divmod(int(crops[i, 0, 0, 0] - x[i, 0, 0, 0]), 16)
+        assert torch.equal(crops[i], x[i, :, t : t + 8, l : l + 8])
+    assert random_crops(x, 0, g) is x and random_crops(x, 16, g) is x
+
+
+def test_foreground_weights_mark_what_differs_from_the_background():
+    from emu_video.training.task_autoencoder import foreground_weights
+
+    x = torch.full((2, 3, 8, 8), -0.5)
+    x[0, :, 2:4, 2:4] = 0.8  # a 2x2 object on the first image, the second is empty
+    w = foreground_weights(x, 9.0)
+    assert w.shape == (2, 1, 8, 8) and w[0, 0, 2:4, 2:4].eq(10).all() and w.sum() == 2 * 64 + 9 * 4
+    assert foreground_weights(x, 0.0) is None
