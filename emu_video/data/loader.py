@@ -61,10 +61,31 @@ class _Chunks(Dataset):
         return {"marks": marks, "batch": self.collate_fn(valid) if valid else None}
 
 
-def _row(batch: dict, j: int) -> dict:
+def _rows(batch: dict, start: int, stop: int) -> dict:
+    """Rows start..stop of a collated batch: views of its tensors (no copy), slices of its lists."""
     out = {}
     for k, v in batch.items():
-        out[k] = [t[j] for t in v] if isinstance(v, list) and v and torch.is_tensor(v[0]) else v[j]
+        if torch.is_tensor(v):
+            out[k] = v[start:stop]
+        elif isinstance(v, list) and v and torch.is_tensor(v[0]):
+            out[k] = [t[start:stop] for t in v]
+        else:
+            out[k] = v[start:stop]
+    return out
+
+
+def _join(pieces: list[dict]) -> dict:
+    """Concatenate collated pieces (a batch that spans two worker chunks or skipped samples)."""
+    if len(pieces) == 1:
+        return pieces[0]
+    out: dict = {}
+    for k, v in pieces[0].items():
+        if torch.is_tensor(v):
+            out[k] = torch.cat([p[k] for p in pieces])
+        elif isinstance(v, list) and v and torch.is_tensor(v[0]):
+            out[k] = [torch.cat([p[k][i] for p in pieces]) for i in range(len(v))]
+        else:
+            out[k] = [x for p in pieces for x in p[k]]
     return out
 
 
@@ -96,6 +117,8 @@ class BatchStream:
         self.used = int(state.get("used", 0))
         self.sampler = ShardedSampler(len(dataset), rank, world_size, seed, shuffle, self.position)
         self._iter = None
+        self._chunk: dict | None = None  # the worker chunk being consumed: marks, collated batch
+        self._k = self._j = 0  # next mark of the chunk, next row of its batch
         self._epoch_used = 1 if self.position.position > 0 else 0  # resumed mid-epoch: assume earlier items were fine
         self._messages = 0
 
@@ -106,31 +129,21 @@ class BatchStream:
     def skipped_total(self) -> int:
         return sum(self.skipped.values())
 
-    def _items(self):
+    def _chunks(self):
         self.sampler.state = self.position
         kwargs = {}
         if self.num_workers > 0:
             kwargs = dict(num_workers=self.num_workers, prefetch_factor=self.prefetch_factor,
                           worker_init_fn=_worker_init, persistent_workers=False)
         chunks = _Chunks(self.dataset, self.collate_fn)
-        loader = DataLoader(chunks, batch_size=None, sampler=_ChunkSampler(self.sampler, self.batch_size),
-                            collate_fn=_identity, **kwargs)
-        for chunk in loader:
-            j = 0
-            for mark in chunk["marks"]:
-                if mark is None:
-                    yield _row(chunk["batch"], j)
-                    j += 1
-                else:
-                    yield mark
+        yield from DataLoader(chunks, batch_size=None, sampler=_ChunkSampler(self.sampler, self.batch_size),
+                              collate_fn=_identity, **kwargs)
 
-    def _take(self):
-        if self._iter is None:
-            self._iter = self._items()
-        item = next(self._iter)
+    def _advance(self, used: bool) -> None:
+        """Move the stream position past one key (used or skipped)."""
         before = self.position
         self.position = self.sampler.advance(before)
-        if isinstance(item, dict):
+        if used:
             self._epoch_used += 1
         if self.position.epoch != before.epoch:
             if self._epoch_used == 0:
@@ -139,21 +152,37 @@ class BatchStream:
                     f"{dict(self.skipped)}); check the manifest paths and the clip length"
                 )
             self._epoch_used = 0
-        return item
+
+    def _skip(self, item: Skipped) -> None:
+        self.skipped[item.reason] += 1
+        if self._messages < MAX_SKIP_MESSAGES:
+            self._messages += 1
+            log.warning("skipped %s sample: %s", item.reason.replace("_", " "), item.message)
 
     def next_batch(self) -> dict:
-        items: list[dict] = []
-        while len(items) < self.batch_size:
-            item = self._take()
-            if isinstance(item, Skipped):
-                self.skipped[item.reason] += 1
-                if self._messages < MAX_SKIP_MESSAGES:
-                    self._messages += 1
-                    log.warning("skipped %s sample: %s", item.reason.replace("_", " "), item.message)
+        """The next `batch_size` usable samples. A batch that is one worker chunk without skips is handed on
+        as it came (views, no copy); only batches spanning chunks or skips are concatenated."""
+        pieces: list[dict] = []
+        need = self.batch_size
+        while need:
+            if self._chunk is None or self._k >= len(self._chunk["marks"]):
+                if self._iter is None:
+                    self._iter = self._chunks()
+                self._chunk, self._k, self._j = next(self._iter), 0, 0
+            marks = self._chunk["marks"]
+            if marks[self._k] is not None:
+                self._skip(marks[self._k])
+                self._advance(used=False)
+                self._k += 1
                 continue
-            self.used += 1
-            items.append(item)
-        return self.collate_fn(items)
+            n = 0
+            while n < need and self._k + n < len(marks) and marks[self._k + n] is None:
+                self._advance(used=True)
+                n += 1
+            pieces.append(_rows(self._chunk["batch"], self._j, self._j + n))
+            self._k, self._j, need = self._k + n, self._j + n, need - n
+        self.used += self.batch_size
+        return _join(pieces)
 
     def close(self) -> None:
-        self._iter = None
+        self._iter, self._chunk = None, None
