@@ -53,8 +53,9 @@ class AutoencoderSection:
     l1_weight: float = 1.0
     l2_weight: float = 1.0
     kl_weight: float = 1e-6
-    # Train on random square crops of this side (0: whole frames). The autoencoder is convolutional, so
-    # crops teach it the same job at a fraction of the cost; a multiple of its downscale factor.
+    # Train on random square crops of this side (0: whole frames; else a multiple of the downscale factor):
+    # cheaper per image, but a model trained on whole frames reconstructs crops badly and may do the reverse
+    # too, so choose one for the whole training of a model.
     crop: int = 0
     # Pixels unlike their image's median colour (the background of flat-background data such as Shapes
     # World) weigh 1 + foreground_weight in the reconstruction terms: small objects are not drowned out.
