@@ -2,7 +2,7 @@ import media_helpers
 import pytest
 import torch
 
-from emu_video.data.datasets import MediaSource, PixelDataset
+from emu_video.data.datasets import MediaSource, PixelDataset, Skipped
 from emu_video.data.frames import ClipSpec
 from emu_video.data.loader import BatchStream
 from emu_video.data.sampler import SamplerState, ShardedSampler
@@ -89,3 +89,33 @@ def test_data_without_a_usable_file_stops_with_a_clear_error(tmp_path):
                       ClipSpec(4, 4))
     with pytest.raises(UserError, match="no usable sample"):
         BatchStream(ds, batch_size=1).next_batch()
+
+
+class _Numbers(torch.utils.data.Dataset):
+    """Item k is the number k; multiples of 5 are broken."""
+
+    def __len__(self):
+        return 23
+
+    def __getitem__(self, key):
+        _, k = key
+        if k % 5 == 0:
+            return Skipped(k, "unreadable", f"item {k}")
+        return {"x": torch.tensor([float(k)]), "caption": f"n{k}", "index": k}
+
+
+def test_batches_across_chunks_and_skips_keep_the_order():
+    stream = BatchStream(_Numbers(), batch_size=4, shuffle=False)
+    got = [stream.next_batch() for _ in range(6)]
+    flat = [int(v) for b in got for v in b["x"][:, 0]]
+    # sampler order, broken items left out, the second epoch continues the last batches
+    assert flat == [k for k in range(23) if k % 5] + [1, 2, 3, 4, 6, 7]
+    assert all(b["caption"] == [f"n{int(v)}" for v in b["x"][:, 0]] for b in got)
+    assert stream.skipped == {"unreadable": 7}  # 0, 5, 10, 15, 20, then the next epoch's 0 and 5
+    assert stream.state_dict()["epoch"] == 1 and stream.state_dict()["position"] == 8
+
+
+def test_a_batch_that_is_one_worker_chunk_is_handed_on_without_a_copy():
+    stream = BatchStream(_Numbers(), batch_size=4, shuffle=False, state={"epoch": 0, "position": 1})
+    batch = stream.next_batch()  # keys 1..4: one chunk, nothing skipped
+    assert batch["x"].data_ptr() == stream._chunk["batch"]["x"].data_ptr()
