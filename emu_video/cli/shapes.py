@@ -189,7 +189,8 @@ def _evaluate(args) -> int:
     pipe = TextToVideoPipeline.from_pretrained(args.model, **load_kwargs)
     chosen = {"num_inference_steps": args.steps, "interpolation_steps": args.interp_steps, "w_img": args.w_img,
               "w_txt": args.w_txt, "image_guidance": args.image_guidance}
-    call_kwargs = {k: v for k, v in chosen.items() if v is not None}
+    settings = {k: v for k, v in chosen.items() if v is not None}  # what the user set, for the summary
+    call_kwargs = dict(settings)
     try:
         import inspect
 
@@ -204,7 +205,6 @@ def _evaluate(args) -> int:
 
     results = evaluate_sets(names, generate, out_dir=args.out, progress=not args.no_progress,
                             limit=args.limit, seed_offset=args.seed_offset)
-    settings = {k: v for k, v in call_kwargs.items() if k != "progress"}
     summary = {"model": args.model, "steps": args.steps, "settings": settings,
                "sets": {r["set"]: {k: v for k, v in r.items() if k != "clips"} for r in results}}
     if args.out:
