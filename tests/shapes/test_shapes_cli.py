@@ -81,7 +81,8 @@ def test_evaluate_command_with_a_pipeline(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(emu_video.pipelines, "TextToVideoPipeline", _FakePipeline, raising=False)
     _FakePipeline.calls.clear()
     code = main(["shapes", "evaluate", "--set", "eval-seen", "--set", "eval-two", "--limit", "3", "--steps", "7",
-                 "--w-txt", "3.5", "--interp-steps", "4", "--seed-offset", "5", "--device", "cpu", "--out", str(tmp_path / "ev"), "--no-progress"])
+                 "--w-txt", "3.5", "--interp-steps", "4", "--seed-offset", "5", "--device", "cpu",
+                 "--out", str(tmp_path / "ev"), "--no-progress"])
     assert code == 0
     out = capsys.readouterr().out
     summary = json.loads(out[: out.rindex("}") + 1])

@@ -156,8 +156,8 @@ def test_shapes_world_autoencoder_trains_on_random_crops(tmp_path):
     from emu_video.models.autoencoder import FrameAutoencoder
 
     trainer = run_stage("autoencoder", tmp_path / "ae", "data.source=\"shapes\"", "data.resolution=64",
-                        "autoencoder.crop=32", "autoencoder.foreground_weight=5.0", "autoencoder.block_out_channels=[8, 16]",
-                        "autoencoder.layers_per_block=1", "autoencoder.norm_num_groups=4", "train.batch_size=2")
+                        "autoencoder.crop=32", "autoencoder.foreground_weight=5.0",
+                        "autoencoder.block_out_channels=[8, 16]", "autoencoder.layers_per_block=1", "autoencoder.norm_num_groups=4", "train.batch_size=2")
     model = _check_run(trainer)
     assert trainer.task._recent.shape == (2, 3, 32, 32)  # the loss saw crops ...
     ae = FrameAutoencoder.from_pretrained(model / "vae")
