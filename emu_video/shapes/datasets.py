@@ -14,7 +14,7 @@ import json
 import math
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -108,12 +108,26 @@ def image_scene(seed: int, index: int, two_object_fraction: float = IMAGE_TWO_OB
 
 
 def image_sample(
-    seed: int, index: int, two_object_fraction: float = IMAGE_TWO_OBJECT_FRACTION, size: int = P.SIZE
+    seed: int,
+    index: int,
+    two_object_fraction: float = IMAGE_TWO_OBJECT_FRACTION,
+    size: int = P.SIZE,
+    motion_captions: float = 0.0,
 ) -> ImageSample:
-    """Image sample `index` of the stream `seed`: a first frame with a motion-free caption."""
+    """Image sample `index` of the stream `seed`: a first frame with a motion-free caption.
+
+    motion_captions: the share of captions that also name a random motion for each object. A first frame
+    fits every motion, so such captions teach a text-to-image model to draw the same image for a video
+    prompt ("a red circle moves left ...") as for its motion-free form.
+    """
     scene = image_scene(seed, index, two_object_fraction)
     rng = np.random.default_rng([seed, _IMAGE, index, 1])
-    return ImageSample(render_image(scene, size=size), image_caption(scene, rng=rng), scene)
+    if motion_captions > 0 and rng.random() < motion_captions:
+        moving = [replace(o, motion=P.MOTIONS[int(rng.integers(len(P.MOTIONS)))]) for o in scene.objects]
+        text = caption(replace(scene, objects=tuple(moving)), rng=rng)
+    else:
+        text = image_caption(scene, rng=rng)
+    return ImageSample(render_image(scene, size=size), text, scene)
 
 
 def iter_video_samples(seed: int = 0, start: int = 0, count: int | None = None, **kwargs) -> Iterator[VideoSample]:

@@ -4,6 +4,8 @@ Items follow the training data's contract (`emu_video.data`): looked up by (epoc
 with `pixels` ((3, T, r, r) clips or (3, r, r) images: uint8 when rendered at the resolution itself, floats
 in [-1, 1] when resized above the native 128 px), `caption` and `index`. Every epoch
 draws fresh scenes; clips are taken from the 65-frame 16 fps scene with the stage's frames and fps.
+two_object_fraction (default: the dataset's share for the kind) and motion_captions (image captions that
+also name a random motion) shape the mix.
 """
 
 from __future__ import annotations
@@ -13,20 +15,29 @@ from torch.utils.data import Dataset
 
 from emu_video.data.frames import ClipSpec, clip_indices, sample_rng, to_model_pixels, to_uint8_pixels
 from emu_video.shapes import palette as P
-from emu_video.shapes.datasets import image_sample, video_sample
+from emu_video.shapes.datasets import (
+    IMAGE_TWO_OBJECT_FRACTION,
+    VIDEO_TWO_OBJECT_FRACTION,
+    image_sample,
+    video_sample,
+)
 
 DEFAULT_EPOCH_SIZE = 1_000_000
 
 
 class ShapesWorldDataset(Dataset):
     def __init__(self, kind: str, resolution: int, clip: ClipSpec | None = None, seed: int = 0,
-                 epoch_size: int = DEFAULT_EPOCH_SIZE):
+                 epoch_size: int = DEFAULT_EPOCH_SIZE, two_object_fraction: float | None = None,
+                 motion_captions: float = 0.0):
         if kind not in ("video", "image"):
             raise ValueError(f"kind must be video or image, got {kind!r}")
         if kind == "video" and clip is None:
             raise ValueError("a video dataset needs a clip spec (frames, fps)")
         self.kind, self.resolution, self.clip, self.seed = kind, int(resolution), clip, int(seed)
         self.epoch_size = int(epoch_size)
+        if two_object_fraction is None:
+            two_object_fraction = VIDEO_TWO_OBJECT_FRACTION if kind == "video" else IMAGE_TWO_OBJECT_FRACTION
+        self.two_object_fraction, self.motion_captions = float(two_object_fraction), float(motion_captions)
 
     def __len__(self) -> int:
         return self.epoch_size
@@ -42,10 +53,11 @@ class ShapesWorldDataset(Dataset):
         i = self._stream_index(epoch, index)
         size = self.resolution if self.resolution <= P.SIZE else P.SIZE
         if self.kind == "image":
-            s = image_sample(self.seed, i, size=size)
+            s = image_sample(self.seed, i, self.two_object_fraction, size=size, motion_captions=self.motion_captions)
             return {"pixels": self._pixels(s.image), "caption": s.caption, "index": index}
         frames = clip_indices(P.NUM_FRAMES, float(P.FPS), self.clip, sample_rng(self.seed, epoch, index))
-        s = video_sample(self.seed, i, frames=np.asarray(frames), size=size)
+        s = video_sample(self.seed, i, two_object_fraction=self.two_object_fraction, frames=np.asarray(frames),
+                         size=size)
         return {"pixels": self._pixels(s.frames), "caption": s.caption, "index": index}
 
     def _pixels(self, frames: np.ndarray):

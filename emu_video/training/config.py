@@ -103,6 +103,16 @@ class DataSection:
 
 
 @dataclass
+class ShapesSection:
+    """Shapes World rendered on the fly (data.source = "shapes")."""
+
+    video_two_objects: float = 0.3  # share of two-object video clips
+    image_two_objects: float = 0.25  # share of two-object images
+    # share of image captions that also name a random motion per object (a first frame fits any motion)
+    image_motion_captions: float = 0.0
+
+
+@dataclass
 class OptimSection:
     lr: float = 1e-4
     warmup_steps: int = 1000
@@ -170,6 +180,7 @@ class TrainingConfig:
     dropout: DropoutSection = field(default_factory=DropoutSection)
     interpolation: InterpolationSection = field(default_factory=InterpolationSection)
     data: DataSection = field(default_factory=DataSection)
+    shapes: ShapesSection = field(default_factory=ShapesSection)
     optim: OptimSection = field(default_factory=OptimSection)
     train: TrainSection = field(default_factory=TrainSection)
     parallel: ParallelSection = field(default_factory=ParallelSection)
@@ -249,6 +260,10 @@ def _validate(c: TrainingConfig) -> None:
     if not 0 <= c.train.ema_decay < 1:
         raise UserError(f"train.ema_decay must be in [0, 1), got {c.train.ema_decay}")
     _choice(c.data.source, ("files", "shapes"), "data.source")
+    sh = c.shapes
+    if not all(0 <= v <= 1 for v in (sh.video_two_objects, sh.image_two_objects, sh.image_motion_captions)):
+        raise UserError("shapes.video_two_objects, shapes.image_two_objects and shapes.image_motion_captions are "
+                        "shares: each must be in [0, 1]")
     sources = [bool(c.data.manifest), bool(c.data.shards), bool(c.data.cache)]
     if c.data.source == "shapes":
         if any(sources):

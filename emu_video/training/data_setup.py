@@ -27,7 +27,10 @@ def pixel_dataset(cfg: TrainingConfig):
     if d.source == "shapes":
         from emu_video.shapes.stream import ShapesWorldDataset
 
-        return ShapesWorldDataset(cfg.media_kind, d.resolution, clip_spec(cfg), cfg.train.seed)
+        sh = cfg.shapes
+        two = sh.video_two_objects if cfg.media_kind == "video" else sh.image_two_objects
+        return ShapesWorldDataset(cfg.media_kind, d.resolution, clip_spec(cfg), cfg.train.seed,
+                                  two_object_fraction=two, motion_captions=sh.image_motion_captions)
     if d.source != "files":
         raise UserError(f"data.source = {d.source!r}; choose files or shapes")
     return PixelDataset(MediaSource(d.manifest, d.shards), cfg.media_kind, d.resolution, clip_spec(cfg), cfg.train.seed)

@@ -5,7 +5,10 @@ import torch
 
 from emu_video.data.frames import ClipSpec, model_pixels, to_model_pixels
 from emu_video.shapes import palette as P
-from emu_video.shapes.datasets import image_sample, video_sample, video_scene
+from emu_video.shapes.datasets import IMAGE_TWO_OBJECT_FRACTION, VIDEO_TWO_OBJECT_FRACTION, image_sample, \
+    video_sample, video_scene
+from emu_video.shapes.grammar import parse_prompt
+from emu_video.training.config import ShapesSection
 from emu_video.shapes.stream import ShapesWorldDataset
 
 
@@ -39,3 +42,24 @@ def test_resolutions_above_the_native_size_are_resized_floats():
     item = ShapesWorldDataset("image", 192)[(0, 1)]
     assert item["pixels"].dtype == torch.float32 and item["pixels"].shape == (3, 192, 192)
     torch.testing.assert_close(item["pixels"], to_model_pixels(image_sample(0, 1).image, 192))
+
+
+def test_the_config_defaults_are_the_dataset_shares():
+    assert ShapesSection().video_two_objects == VIDEO_TWO_OBJECT_FRACTION
+    assert ShapesSection().image_two_objects == IMAGE_TWO_OBJECT_FRACTION
+    assert ShapesWorldDataset("image", 64).two_object_fraction == IMAGE_TWO_OBJECT_FRACTION
+
+
+def test_two_object_share_and_motion_captions():
+    ds = ShapesWorldDataset("image", 64, two_object_fraction=0.5, motion_captions=0.5)
+    parsed = [parse_prompt(ds[(0, i)]["caption"]) for i in range(200)]
+    assert sum(len(p.objects) == 2 for p in parsed) == 100
+    moving = [p for p in parsed if p.objects[0].motion is not None]
+    assert 70 <= len(moving) <= 130  # about half name a motion, and then for every object
+    assert all(o.motion is not None for p in moving for o in p.objects)
+    for i in range(40):  # the caption still names the drawn scene
+        s, p = image_sample(0, i, 0.5, motion_captions=0.5), parse_prompt(ds[(0, i)]["caption"])
+        assert [(o.color, o.shape) for o in s.scene.objects] == [(o.color, o.shape) for o in p.objects]
+    assert all(parse_prompt(image_sample(0, i).caption).objects[0].motion is None for i in range(50))
+    video = ShapesWorldDataset("video", 64, ClipSpec(16, 4.0, "first"), two_object_fraction=1.0)
+    assert all(len(parse_prompt(video[(0, i)]["caption"]).objects) == 2 for i in range(5))

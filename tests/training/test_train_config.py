@@ -47,6 +47,7 @@ def test_overrides_are_typed():
     ("diffusion.prediction_type=epsilon", "zero_terminal_snr"),
     ("dropout.p_text=0.9", "p_text"),
     ("nonsense", "key=value"),
+    ("shapes.image_two_objects=1.5", "shares"),
 ])
 def test_bad_settings_fail_with_clear_messages(override, message):
     with pytest.raises(UserError, match=message):
@@ -90,3 +91,10 @@ def test_repository_stage_configs_load():
     assert cfgs["video_128"].diffusion.prediction_type == "v_prediction"
     assert (cfgs["interpolation"].data.num_frames, cfgs["interpolation"].data.fps) == (37, 16.0)
     assert all(c.train.max_file_mib <= 16 and 0 < c.train.max_minutes <= 10 for c in cfgs.values())
+    assert cfgs["text_to_image"].shapes.image_motion_captions > 0
+    from emu_video.training.data_setup import pixel_dataset
+
+    for stage, share in (("text_to_image", cfgs["text_to_image"].shapes.image_two_objects),
+                         ("video_128", cfgs["video_128"].shapes.video_two_objects)):
+        ds = pixel_dataset(cfgs[stage])
+        assert ds.two_object_fraction == share and share != 0.25
