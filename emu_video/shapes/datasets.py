@@ -14,7 +14,7 @@ import json
 import math
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -26,7 +26,7 @@ from emu_video.shapes.grammar import caption, image_caption
 from emu_video.shapes.render import render, render_image
 from emu_video.shapes.scene import Scene, place_objects, random_scene
 
-_VIDEO, _IMAGE, _IMAGE_CYCLE = 0, 1, 2
+_VIDEO, _IMAGE, _IMAGE_CYCLE, _IMAGE_MOTION = 0, 1, 2, 3
 
 VIDEO_TWO_OBJECT_FRACTION = 0.3
 IMAGE_TWO_OBJECT_FRACTION = 0.25
@@ -94,17 +94,24 @@ def video_sample(
     return VideoSample(render(scene, frames=frames, size=size), text, scene)
 
 
-def image_scene(seed: int, index: int, two_object_fraction: float = IMAGE_TWO_OBJECT_FRACTION) -> Scene:
+def image_scene(
+    seed: int, index: int, two_object_fraction: float = IMAGE_TWO_OBJECT_FRACTION, moving: bool = False
+) -> Scene:
+    """The scene of image sample `index`. moving: give each object a random motion and place it as a clip
+    with that motion starts (an object that will move right starts left of centre, two objects keep
+    apart over the whole clip); the image is still the first frame."""
     rng = np.random.default_rng([seed, _IMAGE, index])
+    motions = P.MOTIONS if moving else ("still",)
     if _is_two(index, two_object_fraction):
-        return random_scene(rng, num_objects=2, motions=("still",))
+        return random_scene(rng, num_objects=2, motions=motions)
     # Single-object images walk through every combination, in a fresh random order each cycle.
     combos = image_combinations()
     single = index - math.floor(index * two_object_fraction)
     cycle, pos = divmod(single, len(combos))
     order = np.random.default_rng([seed, _IMAGE_CYCLE, cycle]).permutation(len(combos))
     color, shape, background = combos[int(order[pos])]
-    return Scene(place_objects([(color, shape, "still")], rng), background)
+    motion = motions[int(rng.integers(len(motions)))] if moving else "still"
+    return Scene(place_objects([(color, shape, motion)], rng), background)
 
 
 def image_sample(
@@ -116,17 +123,14 @@ def image_sample(
 ) -> ImageSample:
     """Image sample `index` of the stream `seed`: a first frame with a motion-free caption.
 
-    motion_captions: the share of captions that also name a random motion for each object. A first frame
-    fits every motion, so such captions teach a text-to-image model to draw the same image for a video
-    prompt ("a red circle moves left ...") as for its motion-free form.
+    motion_captions: the share of samples that are the first frame of a clip, captioned with its motions
+    ("a red circle moves left ..."). They teach a text-to-image model to draw the first frame of a video
+    prompt where that video can play out; the other captions name no motion.
     """
-    scene = image_scene(seed, index, two_object_fraction)
+    moving = motion_captions > 0 and np.random.default_rng([seed, _IMAGE_MOTION, index]).random() < motion_captions
+    scene = image_scene(seed, index, two_object_fraction, moving=moving)
     rng = np.random.default_rng([seed, _IMAGE, index, 1])
-    if motion_captions > 0 and rng.random() < motion_captions:
-        moving = [replace(o, motion=P.MOTIONS[int(rng.integers(len(P.MOTIONS)))]) for o in scene.objects]
-        text = caption(replace(scene, objects=tuple(moving)), rng=rng)
-    else:
-        text = image_caption(scene, rng=rng)
+    text = caption(scene, rng=rng) if moving else image_caption(scene, rng=rng)
     return ImageSample(render_image(scene, size=size), text, scene)
 
 

@@ -8,6 +8,7 @@ from emu_video.shapes import palette as P
 from emu_video.shapes.datasets import IMAGE_TWO_OBJECT_FRACTION, VIDEO_TWO_OBJECT_FRACTION, image_sample, \
     video_sample, video_scene
 from emu_video.shapes.grammar import parse_prompt
+from emu_video.shapes.render import render
 from emu_video.training.config import ShapesSection
 from emu_video.shapes.stream import ShapesWorldDataset
 
@@ -57,9 +58,12 @@ def test_two_object_share_and_motion_captions():
     moving = [p for p in parsed if p.objects[0].motion is not None]
     assert 70 <= len(moving) <= 130  # about half name a motion, and then for every object
     assert all(o.motion is not None for p in moving for o in p.objects)
-    for i in range(40):  # the caption still names the drawn scene
+    for i in range(40):  # the caption names the drawn scene, motions included
         s, p = image_sample(0, i, 0.5, motion_captions=0.5), parse_prompt(ds[(0, i)]["caption"])
         assert [(o.color, o.shape) for o in s.scene.objects] == [(o.color, o.shape) for o in p.objects]
+        assert all(p.objects[0].motion is None or o.motion == q.motion for o, q in zip(s.scene.objects, p.objects))
+        assert not s.scene.problems()  # placed so that the whole clip of those motions stays valid
+        assert np.array_equal(s.image, render(s.scene, frames=[0])[0])
     assert all(parse_prompt(image_sample(0, i).caption).objects[0].motion is None for i in range(50))
     video = ShapesWorldDataset("video", 64, ClipSpec(16, 4.0, "first"), two_object_fraction=1.0)
     assert all(len(parse_prompt(video[(0, i)]["caption"]).objects) == 2 for i in range(5))
