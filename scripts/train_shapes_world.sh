@@ -13,10 +13,10 @@ RUN_MINUTES=${RUN_MINUTES:-8}
 STAGES=(autoencoder text_to_image video_64 video_128 interpolation)
 declare -A MINUTES=(
     [autoencoder]=${MINUTES_AUTOENCODER:-8}
-    [text_to_image]=${MINUTES_TEXT_TO_IMAGE:-16}
+    [text_to_image]=${MINUTES_TEXT_TO_IMAGE:-30}
     [video_64]=${MINUTES_VIDEO_64:-6}
-    [video_128]=${MINUTES_VIDEO_128:-14}
-    [interpolation]=${MINUTES_INTERPOLATION:-9}
+    [video_128]=${MINUTES_VIDEO_128:-34}
+    [interpolation]=${MINUTES_INTERPOLATION:-18}
 )
 
 trained_minutes() {  # training minutes in the stage's latest checkpoint (0 when none)

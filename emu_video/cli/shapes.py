@@ -73,6 +73,12 @@ def register(subparsers) -> None:
     d.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
     d.add_argument("--two-objects", type=float, default=None, metavar="FRACTION",
                    help="fraction of two-object video clips (default 0.3)")
+    d.add_argument("--image-two-objects", type=float, default=None, metavar="FRACTION",
+                   help="fraction of two-object images (default 0.25)")
+    d.add_argument("--motion-captions", type=float, default=0.0, metavar="FRACTION",
+                   help="fraction of images that are first frames of clips, captioned with their motions and "
+                   "placed so the motions can play out (default 0: motion-free captions; the default model's "
+                   "text-to-image training used 0.5)")
     d.add_argument("--workers", type=int, default=1, help="processes rendering and encoding in parallel")
     d.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     d.add_argument("--no-progress", action="store_true", help="hide the progress bars")
@@ -140,8 +146,11 @@ def _make_dataset(args) -> int:
     kwargs = {}
     if args.two_objects is not None:
         kwargs["video_two_object_fraction"] = args.two_objects
+    if args.image_two_objects is not None:
+        kwargs["image_two_object_fraction"] = args.image_two_objects
     summary = datasets.make_dataset(
         args.out, args.videos, args.images, seed=args.seed, workers=args.workers,
+        image_motion_captions=args.motion_captions,
         overwrite=args.overwrite, progress=not args.no_progress, **kwargs,
     )
     print(json.dumps(summary, indent=2))

@@ -195,6 +195,7 @@ def make_dataset(
     video_two_object_fraction: float = VIDEO_TWO_OBJECT_FRACTION,
     image_two_object_fraction: float = IMAGE_TWO_OBJECT_FRACTION,
     drop_background: float = VIDEO_DROP_BACKGROUND,
+    image_motion_captions: float = 0.0,
     workers: int = 1,
     overwrite: bool = False,
     progress: bool = True,
@@ -202,7 +203,8 @@ def make_dataset(
     """Write a Shapes World dataset:
 
         out_dir/videos/NNNNNN.mp4 + out_dir/videos.jsonl   (65 frames, 128x128, 16 fps, H.264)
-        out_dir/images/NNNNNN.png + out_dir/images.jsonl   (first frames, motion-free captions)
+        out_dir/images/NNNNNN.png + out_dir/images.jsonl   (first frames; image_motion_captions of them are
+                                                            first frames of clips, captioned with motions)
         out_dir/shapes_world.json                          (what was written and with which settings)
 
     Manifest lines: {"path": "videos/000000.mp4", "caption": ..., "fps": 16, "num_frames": 65, "scene": {...}}
@@ -214,7 +216,8 @@ def make_dataset(
     if num_videos == 0 and num_images == 0:
         raise UserError("nothing to write: ask for some videos and/or images")
     for name, frac in (("two-object fraction", video_two_object_fraction), ("image two-object fraction",
-                       image_two_object_fraction), ("background drop rate", drop_background)):
+                       image_two_object_fraction), ("background drop rate", drop_background),
+                      ("image motion-caption share", image_motion_captions)):
         if not 0.0 <= frac <= 1.0:
             raise UserError(f"the {name} must lie in [0, 1], got {frac}")
     out = Path(out_dir)
@@ -226,7 +229,7 @@ def make_dataset(
     out.mkdir(parents=True, exist_ok=True)
     workers = max(1, int(workers))
     video_opts = {"two_object_fraction": video_two_object_fraction, "drop_background": drop_background}
-    image_opts = {"two_object_fraction": image_two_object_fraction}
+    image_opts = {"two_object_fraction": image_two_object_fraction, "motion_captions": image_motion_captions}
     pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
     try:
         mapper = (lambda fn, jobs: pool.map(fn, jobs, chunksize=8)) if pool else map
@@ -252,6 +255,7 @@ def make_dataset(
         "video_two_object_fraction": video_two_object_fraction,
         "image_two_object_fraction": image_two_object_fraction,
         "video_drop_background": drop_background,
+        "image_motion_captions": image_motion_captions,
         "heldout_pairs": sorted([list(p) for p in P.HELDOUT_PAIRS]),
         "frames": P.NUM_FRAMES,
         "fps": P.FPS,

@@ -5,7 +5,8 @@ import pytest
 import emu_video.pipelines
 from emu_video.cli.main import main
 from emu_video.io.video import probe_video, read_image, read_video
-from emu_video.shapes.grammar import scene_from_prompt
+from emu_video.shapes import judge
+from emu_video.shapes.grammar import parse_prompt, scene_from_prompt
 from emu_video.shapes.render import render
 
 
@@ -55,6 +56,17 @@ def test_make_dataset_command(tmp_path, capsys):
     assert len(rows) == 3 and probe_video(out / rows[2]["path"])["frames"] == 65
     assert len((out / "images.jsonl").read_text().splitlines()) == 4
     assert main(["shapes", "make-dataset", "--out", str(out), "--videos", "1", "--images", "0"]) == 2
+    moving = tmp_path / "moving"
+    assert main(["shapes", "make-dataset", "--out", str(moving), "--videos", "0", "--images", "8",
+                 "--image-two-objects", "0.5", "--motion-captions", "1", "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["image_motion_captions"] == 1.0 and summary["image_two_object_fraction"] == 0.5
+    rows = [json.loads(x) for x in (moving / "images.jsonl").read_text().splitlines()]
+    assert sum(len(r["scene"]["objects"]) == 2 for r in rows) == 4
+    for r in rows:  # every caption names each object's motion, and the image is judged to match it
+        assert all(parse_prompt(r["caption"]).objects[i].motion == o["motion"]
+                   for i, o in enumerate(r["scene"]["objects"]))
+        assert judge(read_image(moving / r["path"]), r["caption"])["faithful"]
 
 
 class _FakePipeline:
