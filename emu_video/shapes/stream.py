@@ -4,8 +4,8 @@ Items follow the training data's contract (`emu_video.data`): looked up by (epoc
 with `pixels` ((3, T, r, r) clips or (3, r, r) images: uint8 when rendered at the resolution itself, floats
 in [-1, 1] when resized above the native 128 px), `caption` and `index`. Every epoch
 draws fresh scenes; clips are taken from the 65-frame 16 fps scene with the stage's frames and fps.
-two_object_fraction (default: the dataset's share for the kind) and motion_captions (image captions that
-also name a random motion) shape the mix.
+two_object_fraction (default: the dataset's share for the kind) and motion_captions (the share of images
+that are first frames of clips, captioned with their motions) shape the mix.
 """
 
 from __future__ import annotations

@@ -108,7 +108,8 @@ class ShapesSection:
 
     video_two_objects: float = 0.3  # share of two-object video clips
     image_two_objects: float = 0.25  # share of two-object images
-    # share of image captions that also name a random motion per object (a first frame fits any motion)
+    # share of images that are first frames of clips, placed so their motions can play out and captioned
+    # with those motions (the rest have motion-free captions)
     image_motion_captions: float = 0.0
 
 
