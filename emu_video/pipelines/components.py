@@ -172,6 +172,16 @@ class EmuVideoComponents:
     def schedule(self, which: str) -> NoiseSchedule:
         return NoiseSchedule.from_dict(getattr(self.index, f"{which}_schedule"))
 
+    # Speed ----------------------------------------------------------------------------------------------
+    def optimize_for_inference(self, compile: str = "auto", cuda_graphs: bool = True) -> "EmuVideoComponents":
+        """Switch the U-Net's fast paths on (`VideoUNet.optimize_for_inference`, keeping the loaded dtype):
+        fused projections and channels-last frames everywhere; on a GPU also compiled blocks and CUDA-graph
+        replay. The first call of each shape compiles (a minute or more on a big model); later steps and
+        later videos of the same size are faster. Outputs equal the unoptimised ones within rounding.
+        Swapping the video and interpolation weights copies in place, so compiled code and graphs stay valid."""
+        self.unet.optimize_for_inference(dtype=None, compile=compile, cuda_graphs=cuda_graphs)
+        return self
+
     # Temporal weights of F (video) or I (interpolation) -------------------------------------------------
     @torch.no_grad()
     def use_temporal(self, which: str) -> None:
