@@ -343,6 +343,8 @@ class Bench:
             ("train_ours_2x", 2 * s.train_batch, False, False, "ours at 2x the peer's batch"),
             ("train_ours_2x_ckpt", 2 * s.train_batch, True, False, "ours at 2x batch + activation checkpointing"),
             ("train_ours_compiled", s.train_batch, False, True, "ours + torch.compile (blocks)"),
+            ("train_ours_2x_ckpt_compiled", 2 * s.train_batch, True, True,
+             "ours at 2x batch + activation checkpointing + torch.compile (blocks)"),
         ]
         if args.compile == "none":
             variants = [v for v in variants if not v[3]]
@@ -355,7 +357,7 @@ class Bench:
                 [("train_paper", s.paper_train_batch, True, False,
                   f"paper config, 256px stage ({s.paper_train_frames} frames), checkpointing")],
                 shape, "train", s.paper_train_frames)
-        ours_2x = [self.report.find(k) for k in ("train_ours_2x", "train_ours_2x_ckpt")]
+        ours_2x = [self.report.find(k) for k in ("train_ours_2x", "train_ours_2x_ckpt", "train_ours_2x_ckpt_compiled")]
         ours_2x = [r for r in ours_2x if r is not None]
         if peer_peak is not None and ours_2x:
             fits = [r for r in ours_2x if r["peak_alloc_gib"] <= peer_peak]
