@@ -15,7 +15,7 @@ declare -A MINUTES=(
     [autoencoder]=${MINUTES_AUTOENCODER:-8}
     [text_to_image]=${MINUTES_TEXT_TO_IMAGE:-30}
     [video_64]=${MINUTES_VIDEO_64:-6}
-    [video_128]=${MINUTES_VIDEO_128:-34}
+    [video_128]=${MINUTES_VIDEO_128:-40}
     [interpolation]=${MINUTES_INTERPOLATION:-18}
 )
 
