@@ -2,7 +2,7 @@
 evaluation set (the scene the prompt and seed describe) and score the 16-frame, 4 fps video with the judge.
 This separates F from the text-to-image stage, which draws the first frame in `emu-video generate`.
 
-    python scripts/eval_video_model.py --set eval-two --limit 16
+    python scripts/eval_video_model.py --set eval-two --limit 32
 """
 
 from __future__ import annotations
