@@ -14,6 +14,7 @@ import torch
 
 from emu_video.pipelines import ImageToVideoPipeline
 from emu_video.shapes import judge, load_eval_set
+from emu_video.shapes.evaluate import summarize_reports
 from emu_video.shapes.grammar import scene_from_prompt
 from emu_video.shapes.render import render_image
 
@@ -30,19 +31,17 @@ def main() -> None:
     pipe = ImageToVideoPipeline.from_pretrained(args.model, device=args.device)
     for name in args.sets or ["eval-two"]:
         items = list(load_eval_set(name))[: args.limit]
-        t0, faithful, moved, objects = time.time(), 0, 0, 0
+        t0, reports = time.time(), []
         for it in items:
             first = render_image(scene_from_prompt(it.prompt, seed=it.seed))
             video = pipe(first, it.prompt, seed=it.seed, num_inference_steps=args.steps, progress=False)
-            report = judge(video.frames, it.prompt, fps=video.fps)
-            faithful += bool(report["faithful"])
-            moved += sum(o["motion"]["ok"] for o in report["objects"])
-            objects += len(report["objects"])
+            reports.append(judge(video.frames, it.prompt, fps=video.fps))
             if args.verbose:
                 print(f"  {it.prompt}: " + ", ".join(f"{o['motion']['expected']} -> {o['motion']['detected']}"
-                                                     for o in report["objects"]), flush=True)
-        print(f"{name}: F on rendered first frames: faithful {100 * faithful / len(items):.1f} %, motion "
-              f"{100 * moved / objects:.1f} % of objects ({len(items)} prompts, {time.time() - t0:.0f} s)",
+                                                     for o in reports[-1]["objects"]), flush=True)
+        scores = summarize_reports(reports)
+        print(f"{name}: F on rendered first frames: faithful {100 * scores['faithful']:.1f} %, motion "
+              f"{100 * scores['motion']:.1f} % of objects ({len(items)} prompts, {time.time() - t0:.0f} s)",
               flush=True)
 
 

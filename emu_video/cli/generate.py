@@ -106,7 +106,7 @@ def _components(args):
         if not torch.cuda.is_available():
             raise UserError(f"--device {device}: no CUDA device is available here (use --device cpu)")
     components = EmuVideoComponents.from_pretrained(args.model, device=device, dtype=args.dtype)
-    if getattr(args, "optimize", False):
+    if args.optimize:
         components.optimize_for_inference()
     return components
 
