@@ -26,7 +26,7 @@ def _transformers(cfg: VideoUNetConfig, channels: int, heads: int, count: int) -
     if cfg.temporal_layers:
         t_heads = max(1, channels // cfg.temporal_attention_heads_dim)
         temporal = nn.ModuleList(
-            TemporalTransformer(channels, t_heads, contexts, cfg.norm_num_groups, cfg.temporal_ff_mult)
+            TemporalTransformer(channels, t_heads, contexts, cfg.norm_num_groups, cfg.temporal_ff_mult, cfg.clause_tokens)
             for _ in range(count)
         )
     return spatial, temporal
@@ -43,11 +43,13 @@ class _Level(nn.Module):
 
     attentions: nn.ModuleList | None
     temporal_attentions: nn.ModuleList | None
+    clause_tokens: int = 0  # trailing context rows for the temporal layers only (VideoUNetConfig.clause_tokens)
 
     def _step(self, j: int, h, temb, contexts, num_frames: int, use_temporal: bool):
         h = self.resnets[j](h, temb, num_frames, use_temporal)
         if self.attentions is not None:
-            h = self.attentions[j](h, contexts)
+            e = self.clause_tokens
+            h = self.attentions[j](h, [c[:, :-e] for c in contexts] if e else contexts)
             if use_temporal and self.temporal_attentions is not None:
                 h = self.temporal_attentions[j](h, contexts, num_frames)
         return h
@@ -56,6 +58,7 @@ class _Level(nn.Module):
 class DownBlock(_Level):
     def __init__(self, cfg: VideoUNetConfig, level: int, cin: int, temb_dim: int):
         super().__init__()
+        self.clause_tokens = cfg.clause_tokens
         cout = cfg.block_out_channels[level]
         n = cfg.layers_per_block[level]
         self.resnets = nn.ModuleList(_resnet(cfg, cin if j == 0 else cout, cout, temb_dim) for j in range(n))
@@ -79,6 +82,7 @@ class DownBlock(_Level):
 class MidBlock(_Level):
     def __init__(self, cfg: VideoUNetConfig, temb_dim: int):
         super().__init__()
+        self.clause_tokens = cfg.clause_tokens
         ch = cfg.block_out_channels[-1]
         self.resnets = nn.ModuleList([_resnet(cfg, ch, ch, temb_dim), _resnet(cfg, ch, ch, temb_dim)])
         self.attentions, self.temporal_attentions = _transformers(cfg, ch, cfg.heads(len(cfg.block_out_channels) - 1), 1)
@@ -91,6 +95,7 @@ class MidBlock(_Level):
 class UpBlock(_Level):
     def __init__(self, cfg: VideoUNetConfig, index: int, prev_out: int, temb_dim: int):
         super().__init__()
+        self.clause_tokens = cfg.clause_tokens
         n_levels = len(cfg.block_out_channels)
         level = n_levels - 1 - index
         cout = cfg.block_out_channels[level]

@@ -45,6 +45,10 @@ class VideoUNetConfig:
     temporal_kernel_size: int = 3
     temporal_attention_heads_dim: int = 64
     temporal_ff_mult: int = 4
+    # Clause tokens: each text context ends with this many extra rows (the text encoders' `clause_tokens`,
+    # pooled embeddings of the prompt's clauses). Spatial layers never see them; every temporal transformer
+    # layer gains a cross-attention to them, zero-initialised (identity) like all temporal layers.
+    clause_tokens: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -59,6 +63,9 @@ class VideoUNetConfig:
         if self.num_attention_heads is not None:
             self.num_attention_heads = tuple(int(v) for v in self.num_attention_heads)
         self.context_dims = tuple(int(v) for v in self.context_dims)
+        self.clause_tokens = int(self.clause_tokens)
+        if self.clause_tokens < 0:
+            raise UserError(f"clause_tokens must be >= 0, got {self.clause_tokens}")
         if self.out_channels is None:
             self.out_channels = self.latent_channels
         for name, value in (("layers_per_block", self.layers_per_block), ("attention_levels", self.attention_levels)):

@@ -99,8 +99,27 @@ def save_video_weights(model: VideoUNet, path: str | Path, dtype: torch.dtype | 
     return path
 
 
+def is_clause_param(name: str) -> bool:
+    return ".attn_clause." in name or ".norm_clause." in name
+
+
+def with_identity_clause_weights(model: VideoUNet, sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Temporal weights saved before the U-Net had clause attention (VideoUNetConfig.clause_tokens): the
+    missing clause layers are taken from `model` with a zero output projection, so they add nothing and the
+    weights compute what they did. Other weight sets are returned as they are."""
+    own = model.state_dict()
+    clause = {k for k in own if is_clause_param(k)}
+    if not clause or clause & sd.keys():
+        return sd
+    out = dict(sd)
+    for k in clause:
+        zero = ".attn_clause.to_out.0." in k
+        out[k] = torch.zeros_like(own[k]) if zero else own[k].detach().clone()
+    return out
+
+
 def load_video_weights(model: VideoUNet, path: str | Path) -> None:
-    sd = read_safetensors(path)
+    sd = with_identity_clause_weights(model, read_safetensors(path))
     own = model.state_dict()
     wanted = {k for k in own if is_video_param(k)}
     bad = sorted(k for k in sd if k not in wanted)

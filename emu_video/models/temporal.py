@@ -59,25 +59,43 @@ class TemporalTransformerBlock(nn.Module):
     spatial layers were trained on image captions and know nothing of motion words.
     """
 
-    def __init__(self, dim: int, heads: int, context_dim: int, ff_mult: int):
+    def __init__(self, dim: int, heads: int, context_dim: int, ff_mult: int, clause_tokens: int = 0):
         super().__init__()
+        self.clause_tokens = int(clause_tokens)
         self.norm1 = nn.LayerNorm(dim)
         self.attn1 = Attention(dim, heads)
         self.norm2 = nn.LayerNorm(dim)
         self.attn2 = Attention(dim, heads, context_dim)
+        if self.clause_tokens:
+            self.norm_clause = nn.LayerNorm(dim)
+            self.attn_clause = Attention(dim, heads, context_dim)
+            self.reset_clause_attention()
         self.norm3 = nn.LayerNorm(dim)
         self.ff = FeedForward(dim, ff_mult)
 
+    @torch.no_grad()
+    def reset_clause_attention(self) -> None:
+        """Zero the clause attention's output projection: the layer adds nothing until it is trained."""
+        nn.init.zeros_(self.attn_clause.to_out[0].weight)
+        nn.init.zeros_(self.attn_clause.to_out[0].bias)
+
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """x: (N, T, C), one sequence of frames per row (rows batch-major over the context's rows), or
-        (B, T, P, C), the P pixels of each of B videos (context (B, L, D)) — the same maths, no transposes."""
+        (B, T, P, C), the P pixels of each of B videos (context (B, L, D)) — the same maths, no transposes.
+        With clause tokens, the last `clause_tokens` rows of the context go to the clause attention only."""
+        e = self.clause_tokens
+        text, clauses = (context[:, :-e], context[:, -e:]) if e else (context, None)
         if x.ndim == 3:
             x = self.attn1(self.norm1(x)) + x
-            x = self.attn2(self.norm2(x), context) + x
+            x = self.attn2(self.norm2(x), text) + x
+            if e:
+                x = self.attn_clause(self.norm_clause(x), clauses) + x
             return self.ff(self.norm3(x)) + x
         b, t, p, c = x.shape
         x = self.attn1.forward_frames(self.norm1(x)) + x
-        x = self.attn2(self.norm2(x).view(b, t * p, c), context).view(b, t, p, c) + x
+        x = self.attn2(self.norm2(x).view(b, t * p, c), text).view(b, t, p, c) + x
+        if e:
+            x = self.attn_clause(self.norm_clause(x).view(b, t * p, c), clauses).view(b, t, p, c) + x
         return self.ff(self.norm3(x)) + x
 
 
@@ -91,12 +109,14 @@ class TemporalTransformer(nn.Module):
 
     fast_path = True
 
-    def __init__(self, channels: int, heads: int, context_dims: list[int], groups: int, ff_mult: int = 4):
+    def __init__(
+        self, channels: int, heads: int, context_dims: list[int], groups: int, ff_mult: int = 4, clause_tokens: int = 0
+    ):
         super().__init__()
         self.norm = nn.GroupNorm(groups, channels, eps=1e-6)
         self.proj_in = nn.Linear(channels, channels)
         self.transformer_blocks = nn.ModuleList(
-            TemporalTransformerBlock(channels, heads, d, ff_mult) for d in context_dims
+            TemporalTransformerBlock(channels, heads, d, ff_mult, clause_tokens) for d in context_dims
         )
         self.proj_out = nn.Linear(channels, channels)
         self.reset_to_identity()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -36,18 +37,45 @@ def resolve_text_encoder_path(spec: dict, root: Path | None = None, key: str = "
     return path if path.is_absolute() or root is None else root / path
 
 
-class TextEncoder(torch.nn.Module):
-    """Tokenizer + encoder; `forward(prompts)` -> (B, max_length, hidden) last hidden states, padded."""
+_CLAUSE_SPLIT = re.compile(r"\s+and\s+", re.IGNORECASE)
 
-    def __init__(self, tokenizer, model, max_length: int = 77):
+
+def split_clauses(prompt: str, slots: int) -> list[str]:
+    """The texts of a prompt's `slots` clause tokens: the whole prompt, then its clauses (split at "and"),
+    the last slot taking any clauses beyond it; free slots repeat the whole prompt."""
+    if slots < 1:
+        return []
+    parts = [p.strip() for p in _CLAUSE_SPLIT.split(prompt.strip()) if p.strip()] or [prompt]
+    if len(parts) == 1:
+        return [prompt] * slots
+    clauses = parts[: slots - 2] + [" and ".join(parts[slots - 2 :])] if len(parts) > slots - 1 else parts
+    return ([prompt] + clauses + [prompt] * slots)[:slots]
+
+
+class TextEncoder(torch.nn.Module):
+    """Tokenizer + encoder; `forward(prompts)` -> (B, max_length [+ clause_tokens], hidden).
+
+    The first `max_length` rows are the last hidden states of the padded prompt. With `clause_tokens` = E,
+    E rows follow: the mean-pooled states of the whole prompt and of each of its clauses, each encoded
+    on its own ("a red circle moves left and a blue square rises" -> the prompt, "a red circle moves
+    left", "a blue square rises"). In a sentence encoder every token of the whole prompt carries much
+    the same mix of the two motions; a clause encoded alone binds its object to its own motion, which a
+    single cross-attention hop can read.
+    """
+
+    def __init__(self, tokenizer, model, max_length: int = 77, clause_tokens: int = 0):
         super().__init__()
         self.tokenizer = tokenizer
         self.model = model.eval().requires_grad_(False)
         self.max_length = int(max_length)
+        if int(clause_tokens) < 0:
+            raise UserError(f"clause_tokens must be >= 0, got {clause_tokens}")
+        self.clause_tokens = int(clause_tokens)
 
     @classmethod
     def from_pretrained(
-        cls, folder: str | Path, max_length: int = 77, device=None, dtype=None, tokenizer_folder: str | Path | None = None
+        cls, folder: str | Path, max_length: int = 77, device=None, dtype=None, tokenizer_folder: str | Path | None = None,
+        clause_tokens: int = 0,
     ) -> "TextEncoder":
         """Load from local folders only (diffusers layout keeps the tokenizer in a sibling `tokenizer/`)."""
         import transformers
@@ -67,7 +95,16 @@ class TextEncoder(torch.nn.Module):
             model = _encoder_class(config.model_type).from_pretrained(folder, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise UserError(f"cannot load the text encoder from {folder}: {exc}") from exc
-        return cls(tokenizer, model.to(device=device or "cpu", dtype=dtype or torch.float32), max_length)
+        return cls(tokenizer, model.to(device=device or "cpu", dtype=dtype or torch.float32), max_length, clause_tokens)
+
+    @classmethod
+    def from_spec(cls, spec: dict, root: Path | None = None, device=None, dtype=None) -> "TextEncoder":
+        """From a model_index.json entry: {"package" | "path", "tokenizer", "max_length", "clause_tokens"}."""
+        return cls.from_pretrained(
+            resolve_text_encoder_path(spec, root), max_length=int(spec.get("max_length", 77)), device=device,
+            dtype=dtype, tokenizer_folder=resolve_text_encoder_path(spec, root, key="tokenizer"),
+            clause_tokens=int(spec.get("clause_tokens", 0)),
+        )
 
     @property
     def hidden_size(self) -> int:
@@ -78,11 +115,22 @@ class TextEncoder(torch.nn.Module):
     def forward(self, prompts: Sequence[str]) -> torch.Tensor:
         if isinstance(prompts, str):
             prompts = [prompts]
+        prompts = list(prompts)
+        tokens = self._encode(prompts, padding="max_length")[0]
+        if not self.clause_tokens:
+            return tokens
+        texts = [c for p in prompts for c in split_clauses(p, self.clause_tokens)]
+        states, mask = self._encode(texts, padding="longest")
+        mask = mask.to(states.dtype)[..., None]
+        pooled = (states * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+        return torch.cat([tokens, pooled.view(len(prompts), self.clause_tokens, -1)], dim=1)
+
+    def _encode(self, texts: list[str], padding: str) -> tuple[torch.Tensor, torch.Tensor]:
         device = next(self.model.parameters()).device
-        batch = self.tokenizer(
-            list(prompts), padding="max_length", max_length=self.max_length, truncation=True, return_tensors="pt"
-        )
+        batch = self.tokenizer(texts, padding=padding, max_length=self.max_length, truncation=True, return_tensors="pt")
+        mask = batch.get("attention_mask")
+        mask = torch.ones_like(batch["input_ids"]) if mask is None else mask
         kwargs = {"input_ids": batch["input_ids"].to(device)}
         if "attention_mask" in batch:
-            kwargs["attention_mask"] = batch["attention_mask"].to(device)
-        return self.model(**kwargs).last_hidden_state
+            kwargs["attention_mask"] = mask.to(device)
+        return self.model(**kwargs).last_hidden_state, mask.to(device)

@@ -110,6 +110,18 @@ class VideoUNet(nn.Module):
         if self.conv_in_cond is not None:
             self.conv_in_cond.weight.zero_()
 
+    @torch.no_grad()
+    def with_clause_tokens(self, clause_tokens: int) -> "VideoUNet":
+        """A copy of this U-Net (float32, CPU) that reads `clause_tokens` trailing context rows as clause
+        tokens. Every weight is kept; clause attention layers are new and start as identity, so the copy
+        computes exactly what this U-Net does (given contexts with the extra rows)."""
+        cfg = VideoUNetConfig.from_dict({**self.config.to_dict(), "clause_tokens": int(clause_tokens)})
+        other = VideoUNet(cfg)
+        own = {k: v.float().cpu() for k, v in self.state_dict().items()}
+        theirs = other.state_dict()
+        other.load_state_dict({k: own.get(k, theirs[k]) for k in theirs})
+        return other
+
     def enable_gradient_checkpointing(self, enabled: bool = True) -> "VideoUNet":
         """Recompute each block's activations in the backward pass instead of storing them."""
         self.gradient_checkpointing = enabled
@@ -232,6 +244,10 @@ class VideoUNet(nn.Module):
         for c, d in zip(ctx, dims):
             if c.ndim != 3 or c.shape[-1] != d or c.shape[0] not in (1, batch):
                 raise UserError(f"text context must be (B={batch}, L, {d}), got {tuple(c.shape)}")
+            if c.shape[1] <= self.config.clause_tokens:
+                raise UserError(f"this U-Net reads the last {self.config.clause_tokens} rows of each text context as "
+                                f"clause tokens; a context of {c.shape[1]} rows has no text tokens left (text "
+                                "encoders need clause_tokens in model_index.json)")
             c = c.expand(batch, -1, -1) if c.shape[0] == 1 else c
             out.append(c)  # per video: attention regroups the frames' tokens (see Attention.forward)
         return out

@@ -24,8 +24,8 @@ import torch
 from emu_video.diffusion import NoiseSchedule
 from emu_video.errors import UserError
 from emu_video.models.autoencoder import FrameAutoencoder
-from emu_video.models.serialization import read_safetensors
-from emu_video.models.text_encoder import TextEncoder, resolve_text_encoder_path
+from emu_video.models.serialization import read_safetensors, with_identity_clause_weights
+from emu_video.models.text_encoder import TextEncoder
 from emu_video.models.unet import VideoUNet, is_video_param
 
 INDEX_NAME = "model_index.json"
@@ -122,6 +122,12 @@ class EmuVideoComponents:
         self._video_weights = {k: v.clone() for k, v in unet.state_dict().items() if is_video_param(k)}
         self._active_temporal = "video"
         self._null: list[torch.Tensor] | None = None
+        clauses = {te.clause_tokens for te in text_encoders}
+        if text_encoders and clauses != {unet.config.clause_tokens}:
+            raise UserError(
+                f"the U-Net reads {unet.config.clause_tokens} clause token(s) per text context but the text encoders "
+                f"give {sorted(clauses)} (model_index.json: text_encoders[].clause_tokens)"
+            )
         dims = [te.hidden_size for te in text_encoders]
         if dims and tuple(dims) != tuple(unet.config.context_dims):
             raise UserError(
@@ -136,18 +142,10 @@ class EmuVideoComponents:
         index = ModelIndex.load(folder)
         unet = VideoUNet.from_pretrained(folder / index.unet, device=device, dtype=dtype)
         vae = FrameAutoencoder.from_pretrained(folder / index.vae, device=device, dtype=dtype)
-        encoders = [
-            TextEncoder.from_pretrained(
-                resolve_text_encoder_path(spec, folder),
-                max_length=spec.get("max_length", 77),
-                device=device,
-                tokenizer_folder=resolve_text_encoder_path(spec, folder, key="tokenizer"),
-            )
-            for spec in index.text_encoders
-        ]
+        encoders = [TextEncoder.from_spec(spec, folder, device=device) for spec in index.text_encoders]
         interp = None
         if index.interpolation:
-            interp = read_safetensors(folder / index.interpolation)
+            interp = with_identity_clause_weights(unet, read_safetensors(folder / index.interpolation))
             expected = {k for k in unet.state_dict() if is_video_param(k)}
             if set(interp) != expected:
                 raise UserError(

@@ -41,6 +41,10 @@ class ModelSection:
     text_encoders: list[dict[str, Any]] = field(default_factory=list)
     # interpolation: start I from F's temporal weights ("video"), I's own ("interpolation") or "identity".
     temporal_init: str = "video"
+    # Clause tokens (VideoUNetConfig.clause_tokens): -1 keeps the init model's; N >= 0 gives the text encoders
+    # N pooled clause embeddings and the temporal transformers a cross-attention to them. A model without
+    # them gains the layers as identity, so training goes on from exactly what the model did.
+    clause_tokens: int = -1
 
 
 @dataclass
@@ -239,6 +243,8 @@ def _validate(c: TrainingConfig) -> None:
     _choice(c.parallel.backend, ("auto", "nccl", "gloo"), "parallel.backend")
     _choice(c.data.clip_start, ("random", "first", "center"), "data.clip_start")
     _choice(c.model.temporal_init, ("video", "interpolation", "identity"), "model.temporal_init")
+    if c.model.clause_tokens < -1:
+        raise UserError(f"model.clause_tokens = {c.model.clause_tokens}: -1 (as the init model) or a count >= 0")
     if not c.train.output_dir:
         raise UserError("set train.output_dir (where checkpoints, logs and the trained model go)")
     positive = {"train.max_steps": c.train.max_steps, "train.batch_size": c.train.batch_size,

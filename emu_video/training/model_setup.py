@@ -48,19 +48,21 @@ def model_source(cfg: TrainingConfig) -> ModelSource:
                 "(its OUTPUT/model), or point model.init at a folder made by `emu-video init`"
             )
         index = ModelIndex.load(folder)
+        index.text_encoders = _with_clause_tokens(index.text_encoders, m.clause_tokens)
         return ModelSource(folder, index, folder / index.vae, [_absolute(s, folder) for s in index.text_encoders])
-    specs = [_absolute(s, Path.cwd()) for s in m.text_encoders]
+    specs = [_absolute(s, Path.cwd()) for s in _with_clause_tokens(m.text_encoders, m.clause_tokens)]
     return ModelSource(None, ModelIndex(text_encoders=specs), Path(m.vae).resolve(), specs)
 
 
+def _with_clause_tokens(specs: list[dict[str, Any]], clause_tokens: int) -> list[dict[str, Any]]:
+    if clause_tokens < 0:
+        return specs
+    return [{**s, "clause_tokens": clause_tokens} if clause_tokens else {k: v for k, v in s.items() if k != "clause_tokens"}
+            for s in specs]
+
+
 def load_text_encoders(specs: list[dict[str, Any]], device, dtype=torch.float32) -> list[TextEncoder]:
-    return [
-        TextEncoder.from_pretrained(
-            resolve_text_encoder_path(spec), max_length=int(spec.get("max_length", 77)), device=device, dtype=dtype,
-            tokenizer_folder=resolve_text_encoder_path(spec, key="tokenizer"),
-        )
-        for spec in specs
-    ]
+    return [TextEncoder.from_spec(spec, device=device, dtype=dtype) for spec in specs]
 
 
 def text_context_dims(specs: list[dict[str, Any]]) -> list[int]:
@@ -94,6 +96,8 @@ def new_unet_config(cfg: TrainingConfig, src: ModelSource) -> VideoUNetConfig:
         base["context_dims"] = dims
         if len(dims) > 1 and "transformer_layers_per_block" not in over:
             base["transformer_layers_per_block"] = len(dims)
+    if cfg.model.clause_tokens >= 0:
+        base["clause_tokens"] = cfg.model.clause_tokens
     base.update(over)
     config = VideoUNetConfig.from_dict(base)
     if list(config.context_dims) != dims:
@@ -107,6 +111,12 @@ def load_unet(cfg: TrainingConfig, src: ModelSource) -> VideoUNet:
         torch.manual_seed(cfg.train.seed)  # the untrained temporal layers are the same in every restart
         return VideoUNet(new_unet_config(cfg, src))
     unet = VideoUNet.from_pretrained(src.folder / src.index.unet)
+    wanted = cfg.model.clause_tokens
+    if wanted >= 0 and wanted != unet.config.clause_tokens:
+        if unet.config.clause_tokens:
+            raise UserError(f"model.clause_tokens = {wanted}, but {src.folder} already reads "
+                            f"{unet.config.clause_tokens}: clause attention can be added, not changed or removed")
+        unet = unet.with_clause_tokens(wanted)
     if cfg.stage.kind == "interpolation":
         if cfg.model.temporal_init == "interpolation":
             if not src.index.interpolation:

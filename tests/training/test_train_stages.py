@@ -131,6 +131,29 @@ def test_interpolation_continues_its_own_weights_on_the_tiny_model(tmp_path, med
     assert all(torch.equal(f_weights[k], original[k]) for k in before)  # F is untouched
 
 
+def test_clause_tokens_are_added_to_a_trained_model_and_kept(tmp_path, micro_model_dir):
+    from emu_video.errors import UserError
+    from emu_video.pipelines import TextToVideoPipeline
+    from emu_video.pipelines.components import EmuVideoComponents
+
+    common = ["data.source=\"shapes\"", "train.batch_size=1", "data.num_frames=4", "data.fps=4.0"]
+    trainer = run_stage("video_256", tmp_path / "v", f"model.init={_q(micro_model_dir)}", "model.clause_tokens=2",
+                        *common)
+    model = _check_run(trainer)
+    assert json.loads((model / "unet/config.json").read_text())["clause_tokens"] == 2
+    assert {s["clause_tokens"] for s in ModelIndex.load(model).text_encoders} == {2}
+    assert any(".attn_clause." in k for k in _keys(tmp_path / "v/checkpoints/step-00000002/trainable.safetensors"))
+    video = TextToVideoPipeline.from_pretrained(model)("a red circle moves left and a blue square rises", seed=0,
+                                                      num_inference_steps=1, progress=False)
+    assert video.frames.shape[0] >= 4 and video.frames.shape[-1] == 3
+    with pytest.raises(UserError, match="clause attention can be added"):
+        run_stage("video_256", tmp_path / "v2", f"model.init={_q(model)}", "model.clause_tokens=1", *common)
+    index = (model / "model_index.json")
+    index.write_text(index.read_text().replace('"clause_tokens": 2', '"clause_tokens": 1'))
+    with pytest.raises(UserError, match="clause token"):
+        EmuVideoComponents.from_pretrained(model)
+
+
 @pytest.mark.parametrize("stage", ["video_256", "text_to_image", "interpolation"])
 def test_shapes_world_source_trains_without_files(tmp_path, micro_model_dir, stage):
     extra = ["data.num_frames=4", "data.fps=4.0"] if stage == "video_256" else []
