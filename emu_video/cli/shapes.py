@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from emu_video.errors import UserError
+from emu_video.shapes.datasets import IMAGE_TWO_OBJECT_FRACTION, VIDEO_TWO_OBJECT_FRACTION
 
 EPILOG_GRAMMAR = (
     "Prompts follow the caption grammar: 'a {color} {shape} {motion} [on a {background} background]', or two "
@@ -72,9 +73,9 @@ def register(subparsers) -> None:
     d.add_argument("--images", type=int, default=1000, help="number of images (default 1000)")
     d.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
     d.add_argument("--two-objects", type=float, default=None, metavar="FRACTION",
-                   help="fraction of two-object video clips (default 0.3)")
+                   help=f"fraction of two-object video clips (default {VIDEO_TWO_OBJECT_FRACTION})")
     d.add_argument("--image-two-objects", type=float, default=None, metavar="FRACTION",
-                   help="fraction of two-object images (default 0.25)")
+                   help=f"fraction of two-object images (default {IMAGE_TWO_OBJECT_FRACTION})")
     d.add_argument("--motion-captions", type=float, default=0.0, metavar="FRACTION",
                    help="fraction of images that are first frames of clips, captioned with their motions and "
                    "placed so the motions can play out (default 0: motion-free captions; the default model's "
