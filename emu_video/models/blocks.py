@@ -43,7 +43,10 @@ class _Level(nn.Module):
 
     attentions: nn.ModuleList | None
     temporal_attentions: nn.ModuleList | None
-    clause_tokens: int = 0  # trailing context rows for the temporal layers only (VideoUNetConfig.clause_tokens)
+
+    def __init__(self, cfg: VideoUNetConfig):
+        super().__init__()
+        self.clause_tokens = cfg.clause_tokens  # trailing context rows that only the temporal layers read
 
     def _step(self, j: int, h, temb, contexts, num_frames: int, use_temporal: bool):
         h = self.resnets[j](h, temb, num_frames, use_temporal)
@@ -57,8 +60,7 @@ class _Level(nn.Module):
 
 class DownBlock(_Level):
     def __init__(self, cfg: VideoUNetConfig, level: int, cin: int, temb_dim: int):
-        super().__init__()
-        self.clause_tokens = cfg.clause_tokens
+        super().__init__(cfg)
         cout = cfg.block_out_channels[level]
         n = cfg.layers_per_block[level]
         self.resnets = nn.ModuleList(_resnet(cfg, cin if j == 0 else cout, cout, temb_dim) for j in range(n))
@@ -81,8 +83,7 @@ class DownBlock(_Level):
 
 class MidBlock(_Level):
     def __init__(self, cfg: VideoUNetConfig, temb_dim: int):
-        super().__init__()
-        self.clause_tokens = cfg.clause_tokens
+        super().__init__(cfg)
         ch = cfg.block_out_channels[-1]
         self.resnets = nn.ModuleList([_resnet(cfg, ch, ch, temb_dim), _resnet(cfg, ch, ch, temb_dim)])
         self.attentions, self.temporal_attentions = _transformers(cfg, ch, cfg.heads(len(cfg.block_out_channels) - 1), 1)
@@ -94,8 +95,7 @@ class MidBlock(_Level):
 
 class UpBlock(_Level):
     def __init__(self, cfg: VideoUNetConfig, index: int, prev_out: int, temb_dim: int):
-        super().__init__()
-        self.clause_tokens = cfg.clause_tokens
+        super().__init__(cfg)
         n_levels = len(cfg.block_out_channels)
         level = n_levels - 1 - index
         cout = cfg.block_out_channels[level]

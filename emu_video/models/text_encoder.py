@@ -52,6 +52,12 @@ def split_clauses(prompt: str, slots: int) -> list[str]:
     return ([prompt] + clauses + [prompt] * slots)[:slots]
 
 
+def _mean_pool(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, L, D) hidden states, (B, L) attention mask -> (B, D): the mean over the real tokens."""
+    mask = mask.to(states.dtype)[..., None]
+    return (states * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+
+
 class TextEncoder(torch.nn.Module):
     """Tokenizer + encoder; `forward(prompts)` -> (B, max_length [+ clause_tokens], hidden).
 
@@ -116,14 +122,16 @@ class TextEncoder(torch.nn.Module):
         if isinstance(prompts, str):
             prompts = [prompts]
         prompts = list(prompts)
-        tokens = self._encode(prompts, padding="max_length")[0]
+        tokens, mask = self._encode(prompts, padding="max_length")
         if not self.clause_tokens:
             return tokens
-        texts = [c for p in prompts for c in split_clauses(p, self.clause_tokens)]
-        states, mask = self._encode(texts, padding="longest")
-        mask = mask.to(states.dtype)[..., None]
-        pooled = (states * mask).sum(1) / mask.sum(1).clamp_min(1.0)
-        return torch.cat([tokens, pooled.view(len(prompts), self.clause_tokens, -1)], dim=1)
+        # Each distinct clause is encoded once; the whole prompt is pooled from the pass above.
+        slots = [split_clauses(p, self.clause_tokens) for p in prompts]
+        clauses = list(dict.fromkeys(c for p, s in zip(prompts, slots) for c in s if c != p))
+        pooled = dict(zip(clauses, _mean_pool(*self._encode(clauses, padding="longest")))) if clauses else {}
+        whole = _mean_pool(tokens, mask)
+        rows = [torch.stack([whole[i] if c == p else pooled[c] for c in s]) for i, (p, s) in enumerate(zip(prompts, slots))]
+        return torch.cat([tokens, torch.stack(rows)], dim=1)
 
     def _encode(self, texts: list[str], padding: str) -> tuple[torch.Tensor, torch.Tensor]:
         device = next(self.model.parameters()).device

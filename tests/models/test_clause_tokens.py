@@ -3,10 +3,15 @@ that starts as identity, so adding it to a trained model changes nothing until i
 
 import pytest
 import torch
+from unet_helpers import perturb_video_layers, text_contexts
 
 from emu_video.errors import UserError
 from emu_video.models import VideoUNet, tiny_config
-from emu_video.models.serialization import read_safetensors, with_identity_clause_weights
+from emu_video.models.serialization import (
+    is_clause_param,
+    read_safetensors,
+    with_identity_clause_weights,
+)
 from emu_video.models.text_encoder import TextEncoder, split_clauses
 
 
@@ -49,31 +54,21 @@ def test_text_encoder_appends_mean_pooled_clause_embeddings(minilm):
         TextEncoder(enc.tokenizer, enc.model, 16, clause_tokens=-1)
 
 
-def _ctx(b, e=0):
-    return [torch.randn(b, 5 + e, 24), torch.randn(b, 3 + e, 40)]
-
-
-def _perturb(model):
-    with torch.no_grad():
-        for _, p in model.video_named_parameters():
-            p.add_(torch.randn_like(p) * 0.1)
-
-
 def test_added_clause_attention_starts_as_identity_and_spatial_layers_never_see_it():
     torch.manual_seed(0)
     m = VideoUNet(tiny_config()).eval()
-    _perturb(m)  # a "trained" video model
+    perturb_video_layers(m)  # a "trained" video model
     c = m.with_clause_tokens(2).eval()
     assert c.config.clause_tokens == 2 and m.config.clause_tokens == 0
-    new = {k for k in c.state_dict() if ".attn_clause." in k or ".norm_clause." in k}
+    new = {k for k in c.state_dict() if is_clause_param(k)}
     assert new and new == c.state_dict().keys() - m.state_dict().keys()
     assert all(k.count("temporal_") for k in new)  # video weights: trained, saved with the temporal set
     x = torch.randn(2, 9, 4, 16, 16)
-    ctx = _ctx(2)
+    ctx = text_contexts(2)
     clause = [torch.cat([t, torch.randn(2, 2, t.shape[-1])], 1) for t in ctx]
     with torch.no_grad():
         torch.testing.assert_close(c(x, 10, clause), m(x, 10, ctx))
-        _perturb(c)  # once trained, the clause rows matter to the video model ...
+        perturb_video_layers(c)  # once trained, the clause rows matter to the video model ...
         other = [torch.cat([t[:, :-2], torch.randn(2, 2, t.shape[-1])], 1) for t in clause]
         assert (c(x, 10, clause) - c(x, 10, other)).abs().max() > 1e-4
         # ... but never to the text-to-image model, whose spatial layers read only the text tokens.
@@ -86,15 +81,15 @@ def test_added_clause_attention_starts_as_identity_and_spatial_layers_never_see_
 def test_temporal_weights_saved_without_clause_attention_load_as_identity(tmp_path):
     torch.manual_seed(0)
     old = VideoUNet(tiny_config()).eval()
-    _perturb(old)
+    perturb_video_layers(old)
     path = old.save_video_weights(tmp_path / "temporal.safetensors")
     new = VideoUNet(tiny_config()).with_clause_tokens(2).eval()
-    _perturb(new)
+    perturb_video_layers(new)
     sd = with_identity_clause_weights(new, read_safetensors(path))
     assert sd.keys() == {k for k, _ in new.video_named_parameters()}
     new.load_video_weights(path)  # the same filling
     x = torch.randn(1, 9, 3, 16, 16)
-    ctx = _ctx(1)
+    ctx = text_contexts(1)
     clause = [torch.cat([t, torch.randn(1, 2, t.shape[-1])], 1) for t in ctx]
     old_spatial = {k: v for k, v in old.state_dict().items() if k in new.state_dict()}
     new.load_state_dict({**new.state_dict(), **{k: v for k, v in old_spatial.items()}})

@@ -4,27 +4,22 @@ import json
 
 import pytest
 import torch
+from unet_helpers import perturb_video_layers, text_contexts
 
 from emu_video.errors import UserError
 from emu_video.models import VideoUNet, preset, tiny_config
-from emu_video.models.serialization import from_pretrained, load_weights, read_safetensors
-
-
-def _ctx(b=2):
-    return [torch.randn(b, 5, 24), torch.randn(b, 3, 40)]
-
-
-def _perturb_video_layers(model):
-    with torch.no_grad():
-        for _, p in model.video_named_parameters():
-            p.add_(torch.randn_like(p) * 0.1)
+from emu_video.models.serialization import (
+    from_pretrained,
+    load_weights,
+    read_safetensors,
+)
 
 
 def test_fresh_video_model_equals_image_model_per_frame():
     torch.manual_seed(0)
     m = VideoUNet(tiny_config()).eval()
     x = torch.randn(2, 9, 6, 16, 16)
-    ctx = _ctx()
+    ctx = text_contexts()
     with torch.no_grad():
         video = m(x, torch.tensor([1, 999]), ctx)
         frames = torch.stack([m(x[:, :4, i], torch.tensor([1, 999]), ctx, use_temporal=False) for i in range(6)], 2)
@@ -34,9 +29,9 @@ def test_fresh_video_model_equals_image_model_per_frame():
 def test_trained_temporal_layers_mix_frames_and_can_be_switched_off():
     torch.manual_seed(0)
     m = VideoUNet(tiny_config()).eval()
-    _perturb_video_layers(m)
+    perturb_video_layers(m)
     x = torch.randn(1, 4, 4, 16, 16)
-    ctx = _ctx(1)
+    ctx = text_contexts(1)
     with torch.no_grad():
         video = m(x, 10, ctx)
         x2 = x.clone()
@@ -67,7 +62,7 @@ def test_freeze_spatial_trains_only_video_layers():
     assert trainable and all(("temporal_" in n) or n.startswith("conv_in_cond") for n in trainable)
     assert "conv_in.weight" not in trainable and "conv_in_cond.weight" in trainable
     x = torch.randn(1, 9, 3, 16, 16)
-    m(x, 5, _ctx(1)).square().mean().backward()
+    m(x, 5, text_contexts(1)).square().mean().backward()
     assert all(p.grad is None for n, p in m.named_parameters() if n not in trainable)
     assert m.conv_in_cond.weight.grad is not None and m.conv_in_cond.weight.grad.abs().sum() > 0
 
@@ -76,7 +71,7 @@ def test_two_contexts_each_reach_their_own_layer():
     torch.manual_seed(0)
     m = VideoUNet(tiny_config()).eval()
     x = torch.randn(1, 4, 2, 16, 16)
-    a, b = _ctx(1)
+    a, b = text_contexts(1)
     with torch.no_grad():
         base = m(x, 3, [a, b])
         assert (m(x, 3, [a, b * 2]) - base).abs().max() > 1e-5
@@ -88,9 +83,9 @@ def test_two_contexts_each_reach_their_own_layer():
 def test_bad_inputs_are_clear_errors():
     m = VideoUNet(tiny_config())
     with pytest.raises(UserError, match="channels"):
-        m(torch.randn(1, 6, 2, 16, 16), 1, _ctx(1))
+        m(torch.randn(1, 6, 2, 16, 16), 1, text_contexts(1))
     with pytest.raises(UserError, match="context"):
-        m(torch.randn(1, 4, 2, 16, 16), 1, _ctx(1)[:1])
+        m(torch.randn(1, 4, 2, 16, 16), 1, text_contexts(1)[:1])
 
 
 @pytest.mark.parametrize(
@@ -121,11 +116,11 @@ def test_sd15_spatial_shapes_are_stable_diffusion_15():
 def test_save_and_load_whole_model_and_temporal_weights(tmp_path):
     torch.manual_seed(0)
     m = VideoUNet(tiny_config()).eval()
-    _perturb_video_layers(m)
+    perturb_video_layers(m)
     m.save_pretrained(tmp_path / "unet")
     assert json.loads((tmp_path / "unet" / "config.json").read_text())["_class_name"] == "VideoUNet"
     loaded = VideoUNet.from_pretrained(tmp_path / "unet").eval()
-    x, ctx = torch.randn(1, 9, 3, 16, 16), _ctx(1)
+    x, ctx = torch.randn(1, 9, 3, 16, 16), text_contexts(1)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x, 7, ctx), m(x, 7, ctx), rtol=0, atol=0)
 
@@ -157,8 +152,8 @@ def test_mismatched_or_corrupt_weights_are_refused(tmp_path):
 def test_gradient_checkpointing_gives_the_same_gradients():
     torch.manual_seed(0)
     m = VideoUNet(tiny_config()).freeze_spatial()
-    _perturb_video_layers(m)
-    x, ctx = torch.randn(1, 9, 3, 16, 16), _ctx(1)
+    perturb_video_layers(m)
+    x, ctx = torch.randn(1, 9, 3, 16, 16), text_contexts(1)
     m(x, 5, ctx).square().mean().backward()
     ref = {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}
     m.zero_grad(set_to_none=True)
