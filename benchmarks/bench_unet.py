@@ -60,7 +60,7 @@ class Bench:
         self._paper_optimized = False
         self.compile_backend = args.compile_backend
         self.dynamic = {"auto": None, "static": False, "dynamic": True}[args.dynamic]
-        self.compile_kwargs = {} if args.inductor_mode == "default" else {"mode": args.inductor_mode}
+        self.compile_kwargs = {} if args.inductor_mode == "default" else {"inductor_mode": args.inductor_mode}
 
     # helpers --
     def row(self, section: str, key: str, name: str, shape: str, **fields) -> dict[str, Any]:
@@ -683,8 +683,9 @@ def parse_args(argv=None):
     p.add_argument("--compile", choices=("blocks", "full", "none"), default=None,
                    help="torch.compile mode for our U-Net (default blocks; cpu-smoke: none)")
     p.add_argument("--compile-backend", default=None, help="torch.compile backend (default inductor)")
-    p.add_argument("--dynamic", choices=("auto", "static", "dynamic"), default="auto",
-                   help="torch.compile shape handling: auto (static, then dynamic on a new shape), static, dynamic")
+    p.add_argument("--dynamic", choices=("auto", "static", "dynamic"), default="static",
+                   help="torch.compile shape handling: static (each shape compiled on its own: the library's "
+                        "default), auto (static, then dynamic on a new shape), dynamic")
     p.add_argument("--inductor-mode", default="default", choices=("default", "max-autotune-no-cudagraphs"),
                    help="torch.compile mode (max-autotune tunes GEMM/conv kernels: much longer compiles)")
     p.add_argument("--sdpa", default="default", choices=("default", "cudnn", "flash", "efficient"),

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from emu_video.models import frame_attention
+
 
 # Most (batch, heads) pairs one fused-attention launch can take: CUDA grids allow 65535 blocks along y and z.
 MAX_SDPA_HEADS = 65535
@@ -24,6 +26,9 @@ class Attention(nn.Module):
     """
 
     fast_path = True
+    # Temporal self-attention through the fused short-sequence kernel (`frame_attention`) where it can run:
+    # CUDA, half precision, no autograd. Part of the fast path.
+    frames_kernel = True
 
     def __init__(self, dim: int, heads: int, context_dim: int | None = None, out_bias: bool = True):
         super().__init__()
@@ -71,10 +76,14 @@ class Attention(nn.Module):
 
         The tokens stay where they are: heads of all pixels are merged into SDPA's head dimension
         ((B, T, P*h, d) viewed as (B, P*h, T, d)), so no transpose to (B*P, T, C) is needed. Launches are
-        split over pixels when P*h would exceed a CUDA grid dimension.
+        split over pixels when P*h would exceed a CUDA grid dimension. On CUDA inference (fast path), the
+        fused short-sequence kernel of `frame_attention` does the same from the same views.
         """
         b, t, p, c = x.shape
         h = self.heads
+        if self.fast_path and self.frames_kernel and frame_attention.supports(x, t, c // h):
+            q, k, v = self._qkv(x, None)  # views of one projection: the kernel reads them where they lie
+            return self.to_out[1](self.to_out[0](frame_attention.frames_attention(q, k, v, h)))
         q, k, v = self.to_q(x), self.to_k(x), self.to_v(x)
         step = max(1, MAX_SDPA_HEADS // h)
         outs = []

@@ -133,12 +133,17 @@ class VideoUNet(nn.Module):
         return block(*args)
 
     # Speed -------------------------------------------------------------------------------------------------
-    def set_fast_paths(self, enabled: bool = True) -> "VideoUNet":
-        """Fused q/k/v projections, temporal layers without layout transposes (on by default); off gives the
-        reference formulation of the same maths (for tests and measurements)."""
+    def set_fast_paths(self, enabled: bool = True, frames_kernel: bool | None = None) -> "VideoUNet":
+        """Fused q/k/v projections, temporal layers without layout transposes, and on CUDA inference the fused
+        short-sequence kernel for temporal self-attention (`frame_attention`; `frames_kernel` switches it
+        alone, default: as `enabled`). All on by default; off gives the reference formulation of the same
+        maths (for tests and measurements)."""
+        frames_kernel = enabled if frames_kernel is None else frames_kernel
         for module in self.modules():
             if isinstance(module, (Attention, TemporalConv, TemporalTransformer)):
                 module.fast_path = bool(enabled)
+            if isinstance(module, Attention):
+                module.frames_kernel = bool(frames_kernel)
         return self
 
     def to_channels_last(self, enabled: bool = True) -> "VideoUNet":
@@ -164,16 +169,21 @@ class VideoUNet(nn.Module):
         dynamic: bool | None = None,
         backend: str = "inductor",
         image_model: bool = True,
+        inductor_mode: str | None = None,
         **kwargs,
     ) -> "VideoUNet":
         """torch.compile the network: "blocks" compiles each ResNet and transformer (regional compilation:
         blocks of one shape share their compiled code, so compiling is quick), "full" the whole forward as
         one graph (more fusion, much longer compiles), "none" undoes it. `image_model=False` leaves the
-        text-to-image path (use_temporal=False) uncompiled: it is a small share of a video's work."""
+        text-to-image path (use_temporal=False) uncompiled: it is a small share of a video's work.
+        `inductor_mode` is torch.compile's `mode` (e.g. "max-autotune-no-cudagraphs"); other keyword
+        arguments go to torch.compile as they are."""
         if mode not in COMPILE_MODES:
             raise UserError(f"unknown compile mode {mode!r}; choose one of: {', '.join(COMPILE_MODES)}")
         uncompile_regions(self._regions())
         self._compiled_forward = None
+        if inductor_mode not in (None, "default"):
+            kwargs["mode"] = inductor_mode
         if mode == "blocks":
             compile_regions(self._regions(), dynamic=dynamic, backend=backend, **kwargs)
         elif mode == "full":
@@ -207,13 +217,15 @@ class VideoUNet(nn.Module):
         channels_last: bool = True,
         compile: str = "auto",
         cuda_graphs: bool = True,
-        dynamic: bool | None = None,
+        dynamic: bool | None = False,
         compile_image_model: bool = True,
     ) -> "VideoUNet":
         """bf16 weights, channels-last frames, compiled blocks and CUDA-graph replay (each optional).
 
         compile: a `set_compile` mode, or "auto" for "blocks" on a GPU and "none" on the CPU. CUDA graphs
-        apply to CUDA weights only. Outputs equal the unoptimised network's within bf16 rounding.
+        apply to CUDA weights only. `dynamic=False` compiles each input shape on its own (static shapes give
+        the fastest kernels; a pipeline uses two or three shapes); None lets torch.compile switch to
+        dynamic shapes at the second shape. Outputs equal the unoptimised network's within bf16 rounding.
         """
         self.eval().requires_grad_(False)
         if dtype is not None:

@@ -1,0 +1,219 @@
+"""The paper U-Net's hot layers on their own, each against alternative formulations of the same maths.
+
+    python benchmarks/bench_layers.py --out layers.json
+
+A U-Net step profile (`profile_unet.py`) says which kinds of kernels take the time; this script times
+single layers at the shapes of one interpolation window (3 guidance passes x 37 frames of 64x64 latents:
+111 frames) so that a faster formulation can be found without compiling the whole network. Every
+alternative is checked against the first formulation of its layer (max abs difference in the table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from emu_video.models import frame_attention  # noqa: E402
+
+
+def time_ms(fn: Callable[[], torch.Tensor], iters: int = 20, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(iters):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        b.record()
+        b.synchronize()
+        times.append(a.elapsed_time(b))
+    return statistics.median(times)
+
+
+def sdpa_with(backend):
+    from torch.nn.attention import sdpa_kernel
+
+    def run(q, k, v):
+        with sdpa_kernel([backend]):
+            return F.scaled_dot_product_attention(q, k, v)
+
+    return run
+
+
+ATTENTION_LEVELS = ((64, 384), (32, 768))  # (latent side, channels) of the paper U-Net's attention levels
+CONV_LEVELS = ((64, 384), (32, 768), (16, 1536))
+
+
+def attention_cases(frames: int, batch: int, dev, dt, levels=ATTENTION_LEVELS):
+    """(name, flops, {variant: fn}) for spatial self-attention, temporal self-attention and cross-attention."""
+    from torch.nn.attention import SDPBackend
+
+    backends = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
+                "efficient": SDPBackend.EFFICIENT_ATTENTION}
+    cases = []
+    n_img = batch * frames
+    for level, (side, c) in enumerate(levels):
+        n, h, d = side * side, c // 64, 64
+        qkv = torch.randn(n_img, n, 3 * c, device=dev, dtype=dt)
+        q, k, v = (z.view(n_img, n, h, d).transpose(1, 2) for z in qkv.chunk(3, dim=-1))
+        qc, kc, vc = (z.contiguous() for z in (q, k, v))
+        variants = {}
+        for name, be in backends.items():
+            f = sdpa_with(be)
+            variants[f"{name}, q/k/v views of one projection"] = lambda f=f, q=q, k=k, v=v: f(q, k, v)
+            variants[f"{name}, contiguous (B, h, N, d)"] = lambda f=f, q=qc, k=kc, v=vc: f(q, k, v)
+        cases.append((f"spatial self-attention, level {level}: {n_img} x {n} tokens, {h} heads", 4 * n_img * n * n * c,
+                      variants))
+        # temporal self-attention: (B, T, P, C) tokens; heads of all pixels in SDPA's head dimension
+        p = n
+        x = torch.randn(batch, frames, p, 3 * c, device=dev, dtype=dt)
+        tq, tk, tv = x.chunk(3, dim=-1)
+        step = 65535 // h
+
+        def frames_attn(fn, q=tq, k=tk, v=tv, p=p, h=h, c=c, step=step):
+            outs = []
+            for p0 in range(0, p, step):
+                p1 = min(p, p0 + step)
+
+                def heads(z):
+                    return z[:, :, p0:p1].reshape(batch, frames, (p1 - p0) * h, c // h).transpose(1, 2)
+
+                outs.append(fn(heads(q), heads(k), heads(v)).transpose(1, 2).reshape(batch, frames, p1 - p0, c))
+            return outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
+
+        def rows_attn(fn, q=tq, k=tk, v=tv, p=p, h=h, c=c):
+            # (B*P*h, T, d) contiguous sequences: one transpose in, one out
+            def seq(z):
+                return z.reshape(batch, frames, p * h, c // h).permute(0, 2, 1, 3).reshape(batch * p * h, 1, frames, c // h)
+
+            rows = batch * p * h
+            qs, ks, vs = seq(q), seq(k), seq(v)
+            outs = []
+            for r0 in range(0, rows, 65535):
+                outs.append(fn(*(z[r0:r0 + 65535].transpose(0, 1) for z in (qs, ks, vs))))
+            o = torch.cat(outs, dim=1) if len(outs) > 1 else outs[0]
+            return o.reshape(batch, p * h, frames, c // h).permute(0, 2, 1, 3).reshape(batch, frames, p, c)
+
+        def math_attn(q=tq, k=tk, v=tv, p=p, h=h, c=c):
+            def heads(z):
+                return z.reshape(batch, frames, p * h, c // h).transpose(1, 2)  # (B, P*h, T, d) view
+
+            s = torch.matmul(heads(q), heads(k).transpose(-1, -2)) * (c // h) ** -0.5
+            o = torch.matmul(s.softmax(-1), heads(v))
+            return o.transpose(1, 2).reshape(batch, frames, p, c)
+
+        tvariants = {}
+        if frame_attention.available():
+            tvariants["emu_video frames_attention kernel (Triton)"] = (
+                lambda q=tq, k=tk, v=tv, h=h: frame_attention.frames_attention(q, k, v, h))
+        for name, be in backends.items():
+            f = sdpa_with(be)
+            tvariants[f"{name}, strided (B, P*h, T, d) views"] = lambda f=f, g=frames_attn: g(f)
+            tvariants[f"{name}, contiguous (B*P*h, T, d)"] = lambda f=f, g=rows_attn: g(f)
+        tvariants["matmul + softmax (eager)"] = math_attn
+        cases.append((f"temporal self-attention, level {level}: {batch} x {p} pixels x {frames} frames, {h} heads",
+                      4 * batch * p * frames * frames * c, tvariants))
+    return cases
+
+
+def temporal_conv_cases(frames: int, batch: int, dev, dt, levels=CONV_LEVELS):
+    cases = []
+    for level, (side, c) in enumerate(levels):
+        hw = side * side
+        x = torch.randn(batch * frames, c, side, side, device=dev, dtype=dt).contiguous(memory_format=torch.channels_last)
+        w = torch.randn(c, c, 3, 1, device=dev, dtype=dt) * c ** -0.5
+        bias = torch.randn(c, device=dev, dtype=dt)
+        w2 = w.contiguous(memory_format=torch.channels_last)
+        w3 = torch.cat([w[:, :, i, 0] for i in range(3)], dim=0)  # (3C, C): taps stacked
+
+        def conv_view(x=x, w=w2, hw=hw, c=c, side=side, bias=bias):
+            v = x.reshape(batch, frames, c, hw).transpose(1, 2)
+            return F.conv2d(v, w, bias, padding=(1, 0)).transpose(1, 2).reshape(batch * frames, c, side, side)
+
+        def gemm_shift(x=x, w=w3, hw=hw, c=c, side=side, bias=bias):
+            # one GEMM for the three taps, then y[t] = y0[t-1] + y1[t] + y2[t+1] + b
+            tok = x.permute(0, 2, 3, 1).reshape(batch, frames, hw, c)
+            y = F.linear(tok, w)
+            y0, y1, y2 = y.chunk(3, dim=-1)
+            out = y1 + bias
+            out[:, 1:] += y0[:, :-1]
+            out[:, :-1] += y2[:, 1:]
+            return out.reshape(batch * frames, side, side, c).permute(0, 3, 1, 2)
+
+        flops = 2 * batch * frames * hw * c * c * 3
+        cases.append((f"temporal conv, level {level}: {batch * frames} frames {side}x{side}, {c} ch", flops,
+                      {"(3,1) conv2d on the channels-last view": conv_view, "one GEMM of the 3 taps + shifted adds": gemm_shift}))
+        ws = torch.randn(c, c, 3, 3, device=dev, dtype=dt).contiguous(memory_format=torch.channels_last) * c ** -0.5
+        cases.append((f"spatial 3x3 conv, level {level} (for scale)", 2 * batch * frames * hw * c * c * 9,
+                      {"conv2d channels-last": lambda x=x, ws=ws, bias=bias: F.conv2d(x, ws, bias, padding=1)}))
+    return cases
+
+
+def short_frames_cases(batch: int, dev, dt):
+    """Temporal self-attention at the video stage's 16 and 8 frames (level 0)."""
+    out = []
+    for frames in (16, 8):
+        for name, flops, variants in attention_cases(frames, batch, dev, dt, levels=ATTENTION_LEVELS[:1]):
+            if name.startswith("temporal"):
+                keep = {k: f for k, f in variants.items() if "strided" in k or "kernel" in k}
+                out.append((name, flops, keep))
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--frames", type=int, default=37)
+    p.add_argument("--batch", type=int, default=3)
+    p.add_argument("--iters", type=int, default=20)
+    p.add_argument("--out", type=Path, default=None)
+    args = p.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("bench_layers.py needs a CUDA GPU", file=sys.stderr)
+        return 2
+    torch.backends.cudnn.benchmark = True
+    dev, dt = torch.device("cuda"), torch.bfloat16
+    results = []
+    with torch.inference_mode():
+        groups = [lambda: attention_cases(args.frames, args.batch, dev, dt),
+                  lambda: short_frames_cases(args.batch, dev, dt),
+                  lambda: temporal_conv_cases(args.frames, args.batch, dev, dt)]
+        for group in groups:
+            for name, flops, variants in group():
+                print(f"\n{name}  ({flops / 1e12:.2f} TFLOP)", flush=True)
+                ref = None
+                for vname, fn in variants.items():
+                    try:
+                        out = fn()
+                        diff = 0.0 if ref is None else (out.float() - ref.float()).abs().max().item()
+                        ref = out if ref is None else ref
+                        del out
+                        ms = time_ms(fn, args.iters)
+                    except Exception as exc:  # noqa: BLE001 - a backend that cannot run these shapes
+                        print(f"  {vname:48s} failed: {type(exc).__name__}: {str(exc)[:120]}")
+                        results.append({"layer": name, "variant": vname, "error": str(exc)[:300]})
+                        continue
+                    tf = flops / (ms / 1e3) / 1e12
+                    print(f"  {vname:48s} {ms:8.3f} ms  {tf:6.0f} TFLOP/s  max diff {diff:.3g}", flush=True)
+                    results.append({"layer": name, "variant": vname, "ms": ms, "tflops": tf, "max_diff": diff})
+                del ref
+                torch.cuda.empty_cache()
+    if args.out:
+        args.out.write_text(json.dumps({"device": torch.cuda.get_device_name(), "torch": torch.__version__,
+                                        "command": " ".join(sys.argv), "rows": results}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
