@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -24,22 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib_measure import Env, time_steps  # noqa: E402
+
 from emu_video.models import frame_attention  # noqa: E402
-
-
-def time_ms(fn: Callable[[], torch.Tensor], iters: int = 20, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(iters):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        b.synchronize()
-        times.append(a.elapsed_time(b))
-    return statistics.median(times)
 
 
 def sdpa_with(backend):
@@ -184,6 +171,7 @@ def main(argv=None) -> int:
         return 2
     torch.backends.cudnn.benchmark = True
     dev, dt = torch.device("cuda"), torch.bfloat16
+    env = Env("cuda", dt)
     results = []
     with torch.inference_mode():
         groups = [lambda: attention_cases(args.frames, args.batch, dev, dt),
@@ -199,7 +187,7 @@ def main(argv=None) -> int:
                         diff = 0.0 if ref is None else (out.float() - ref.float()).abs().max().item()
                         ref = out if ref is None else ref
                         del out
-                        ms = time_ms(fn, args.iters)
+                        ms = time_steps(env, fn, warmup=3, iters=args.iters, max_seconds=30)["ms"]
                     except Exception as exc:  # noqa: BLE001 - a backend that cannot run these shapes
                         print(f"  {vname:48s} failed: {type(exc).__name__}: {str(exc)[:120]}")
                         results.append({"layer": name, "variant": vname, "error": str(exc)[:300]})

@@ -21,7 +21,6 @@ import contextlib
 import fcntl
 import json
 import os
-import re
 import sys
 import time
 from collections import defaultdict
@@ -159,11 +158,11 @@ def run(args: argparse.Namespace) -> int:
 
     for item in args.inductor_config:
         name, _, value = item.partition("=")
-        obj, *path = name.split(".")
+        *parents, leaf = name.split(".")
         target = inductor_config
-        for part in [obj, *path][:-1]:
+        for part in parents:
             target = getattr(target, part)
-        setattr(target, name.split(".")[-1], parse_value(value))
+        setattr(target, leaf, parse_value(value))
     label = args.label or "+".join([args.compile, args.inductor_mode, *args.inductor_config]
                                    + (["sdpa-temporal"] if args.no_frames_kernel else []))
     env = Env(args.device, torch.bfloat16 if args.device != "cpu" else torch.float32)

@@ -62,7 +62,7 @@ if triton is not None:
             p = (s // heads).to(tl.int64)
             col = (s % heads) * D + d
             # rows of a live sequence; a program's spare slots past the last sequence get no rows
-            rows = (t[:, None] < frames * (s < num_seqs).to(tl.int32)) & (d[None, :] < D)  # (BLOCK_T, D)
+            rows = t[:, None] < frames * (s < num_seqs).to(tl.int32)
             q = tl.load(Q + b * sqb + t[:, None] * sqt + p * sqp + col[None, :], mask=rows, other=0.0)
             k = tl.load(K + b * skb + t[:, None] * skt + p * skp + col[None, :], mask=rows, other=0.0)
             v = tl.load(V + b * svb + t[:, None] * svt + p * svp + col[None, :], mask=rows, other=0.0)
