@@ -2,10 +2,13 @@
 elementwise/normalisation, copies), against the FLOPs of each kind.
 
     python benchmarks/profile_unet.py --config paper --batch 3 --frames 37 --out profile.json
+    python benchmarks/profile_unet.py --train --config sd15 --batch 8 --frames 16 --latent 32
 
 It builds our U-Net with random weights, optimises it as `VideoUNet.optimize_for_inference` does (bf16,
 channels-last, compiled blocks; CUDA graphs only with --cuda-graphs, since a replayed graph hides its kernels
-from some profiler builds), times a few steps and profiles two. `--inductor-config name=value` (repeatable)
+from some profiler builds), times a few steps and profiles two. With --train a step is a training step of
+the video stage as `bench_unet.py` times it: frozen spatial weights in bf16, temporal layers trained in
+float32 with fused AdamW under bf16 autocast (--checkpointing adds activation checkpointing). `--inductor-config name=value` (repeatable)
 tries inductor settings, e.g. `coordinate_descent_tuning=True`, and `--inductor-mode` a torch.compile mode.
 
 Several variants may run at once on one GPU (their compiles overlap): give each the same `--sync-dir` and
@@ -47,8 +50,10 @@ KINDS = (
 )
 # FLOP counter ops -> kinds
 FLOP_KINDS = {"addmm": "gemm", "mm": "gemm", "bmm": "attention", "convolution": "convolution",
-              "_scaled_dot_product_flash_attention": "attention", "_scaled_dot_product_efficient_attention": "attention",
-              "_scaled_dot_product_cudnn_attention": "attention"}
+              "convolution_backward": "convolution", "frames_attention": "attention",
+              "frames_attention_backward": "attention"}
+for _sdpa in ("flash", "efficient", "cudnn"):
+    FLOP_KINDS[f"_scaled_dot_product_{_sdpa}_attention"] = FLOP_KINDS[f"_scaled_dot_product_{_sdpa}_attention_backward"] = "attention"
 
 
 def kind_of(name: str) -> str:
@@ -59,10 +64,10 @@ def kind_of(name: str) -> str:
     return "other"
 
 
-def flops_by_kind(fn) -> dict[str, float]:
+def flops_by_kind(fn, train: bool = False) -> dict[str, float]:
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+    with FlopCounterMode(display=False) as counter, (contextlib.nullcontext() if train else torch.inference_mode()):
         fn()
     out: dict[str, float] = defaultdict(float)
     for op, n in counter.get_flop_counts().get("Global", {}).items():
@@ -139,7 +144,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="torch.compile mode, e.g. max-autotune-no-cudagraphs")
     p.add_argument("--inductor-config", action="append", default=[], metavar="NAME=VALUE",
                    help="set torch._inductor.config.NAME (repeatable)")
-    p.add_argument("--cuda-graphs", action="store_true", help="replay the step from a CUDA graph")
+    p.add_argument("--cuda-graphs", action="store_true", help="replay the step from a CUDA graph (inference)")
+    p.add_argument("--train", action="store_true", help="profile a training step (temporal layers trained)")
+    p.add_argument("--checkpointing", action="store_true", help="--train with activation checkpointing")
     p.add_argument("--no-frames-kernel", action="store_true",
                    help="temporal self-attention through SDPA instead of the fused short-sequence kernel")
     p.add_argument("--iters", type=int, default=6, help="timed steps")
@@ -153,6 +160,40 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def training_step(args: argparse.Namespace, env: Env):
+    """A training step of the video stage (as bench_unet.py's `train` rows), and a fwd+bwd for FLOP counts."""
+    import torch.nn.functional as F
+
+    model = build_ours(args.config, env, torch.float32)
+    model.train().freeze_spatial().to_mixed_precision(torch.bfloat16, torch.float32).to_channels_last()
+    model.enable_gradient_checkpointing(args.checkpointing)
+    params = model.video_parameters()
+    opt = torch.optim.AdamW(params, lr=1e-4, fused=env.cuda)
+    x, t, ctx = ours_inputs(model, env, args.batch, args.frames, args.latent, args.text_len)
+    x, ctx = x.float(), [c.float() for c in ctx]
+    target = torch.randn(args.batch, model.config.out_channels, args.frames, args.latent, args.latent, device=env.device)
+
+    def fwd_bwd():
+        with env.autocast():
+            out = model(x, t, ctx)
+        F.mse_loss(out.float(), target).backward()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        fwd_bwd()
+        opt.step()
+
+    def counted():  # no recomputation counted, as bench_unet.py counts
+        model.enable_gradient_checkpointing(False)
+        try:
+            fwd_bwd()
+        finally:
+            model.enable_gradient_checkpointing(args.checkpointing)
+            opt.zero_grad(set_to_none=True)
+
+    return model, step, counted
+
+
 def run(args: argparse.Namespace) -> int:
     import torch._inductor.config as inductor_config
 
@@ -163,24 +204,30 @@ def run(args: argparse.Namespace) -> int:
         for part in parents:
             target = getattr(target, part)
         setattr(target, leaf, parse_value(value))
-    label = args.label or "+".join([args.compile, args.inductor_mode, *args.inductor_config]
-                                   + (["sdpa-temporal"] if args.no_frames_kernel else []))
+    label = args.label or "+".join(
+        (["train"] if args.train else []) + (["ckpt"] if args.checkpointing else [])
+        + [args.compile, args.inductor_mode, *args.inductor_config] + (["sdpa-temporal"] if args.no_frames_kernel else []))
     env = Env(args.device, torch.bfloat16 if args.device != "cpu" else torch.float32)
     if env.cuda:
         torch.backends.cudnn.benchmark = True
-    model = build_ours(args.config, env)
-    x, t, ctx = ours_inputs(model, env, args.batch, args.frames, args.latent, args.text_len)
-    fn = lambda: model(x, t, ctx)  # noqa: E731
-    kinds_flops = flops_by_kind(fn)
+    if args.train:
+        model, fn, flop_fn = training_step(args, env)
+    else:
+        model = build_ours(args.config, env)
+        x, t, ctx = ours_inputs(model, env, args.batch, args.frames, args.latent, args.text_len)
+        fn = flop_fn = lambda: model(x, t, ctx)  # noqa: E731
+    kinds_flops = flops_by_kind(flop_fn, args.train)
     flops = sum(kinds_flops.values())
     kwargs = {} if args.inductor_mode == "default" else {"inductor_mode": args.inductor_mode}
-    model.optimize_for_inference(dtype=env.dtype, channels_last=True, compile="none", cuda_graphs=args.cuda_graphs and env.cuda)
+    if not args.train:
+        model.optimize_for_inference(dtype=env.dtype, channels_last=True, compile="none",
+                                     cuda_graphs=args.cuda_graphs and env.cuda)
     if args.no_frames_kernel:
         model.set_fast_paths(True, frames_kernel=False)
     if args.compile != "none":
         model.set_compile(args.compile, **kwargs)
     t0 = time.perf_counter()
-    with torch.inference_mode():
+    with contextlib.nullcontext() if args.train else torch.inference_mode():
         fn()
         env.sync()
         first_s = time.perf_counter() - t0
@@ -219,7 +266,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({
-            "label": label, "config": args.config, "batch": args.batch, "frames": args.frames, "latent": args.latent,
+            "label": label, "train": args.train, "checkpointing": args.checkpointing, "config": args.config, "batch": args.batch, "frames": args.frames, "latent": args.latent,
             "device": torch.cuda.get_device_name() if env.cuda else "cpu", "torch": torch.__version__,
             "command": " ".join(sys.argv), "ms": timing["ms"], "ms_all": timing["ms_all"], "tflops": tflops,
             "flops": flops, "first_call_s": first_s, **peak, "flops_by_kind": kinds_flops,

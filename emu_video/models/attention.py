@@ -27,7 +27,7 @@ class Attention(nn.Module):
 
     fast_path = True
     # Temporal self-attention through the fused short-sequence kernel (`frame_attention`) where it can run:
-    # CUDA, half precision, no autograd. Part of the fast path.
+    # CUDA, half-precision projections (inference or training). Part of the fast path.
     frames_kernel = True
 
     def __init__(self, dim: int, heads: int, context_dim: int | None = None, out_bias: bool = True):
@@ -76,15 +76,19 @@ class Attention(nn.Module):
 
         The tokens stay where they are: heads of all pixels are merged into SDPA's head dimension
         ((B, T, P*h, d) viewed as (B, P*h, T, d)), so no transpose to (B*P, T, C) is needed. Launches are
-        split over pixels when P*h would exceed a CUDA grid dimension. On CUDA inference (fast path), the
-        fused short-sequence kernel of `frame_attention` does the same from the same views.
+        split over pixels when P*h would exceed a CUDA grid dimension. On CUDA in half precision (fast path),
+        the fused short-sequence kernel of `frame_attention` does the same from views of one projection,
+        forward and backward.
         """
         b, t, p, c = x.shape
         h = self.heads
+        q = None
         if self.fast_path and self.frames_kernel and frame_attention.supports(x, t, c // h):
             q, k, v = self._qkv(x, None)  # views of one projection: the kernel reads them where they lie
-            return self.to_out[1](self.to_out[0](frame_attention.frames_attention(q, k, v, h)))
-        q, k, v = self.to_q(x), self.to_k(x), self.to_v(x)
+            if q.dtype in frame_attention.HALF:  # half precision, or float32 tokens under autocast
+                return self.to_out[1](self.to_out[0](frame_attention.frames_attention(q, k, v, h)))
+        if q is None:
+            q, k, v = self.to_q(x), self.to_k(x), self.to_v(x)
         step = max(1, MAX_SDPA_HEADS // h)
         outs = []
         for p0 in range(0, p, step):

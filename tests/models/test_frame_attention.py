@@ -19,16 +19,15 @@ from emu_video.models import frame_attention
 needs_triton = pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="Triton is not installed")
 
 
-def test_supports_only_cuda_half_precision_inference():
+def test_supports_only_cuda_short_sequences_and_known_head_sizes():
     x = torch.randn(1, 8, 4, 64)
     assert not frame_attention.supports(x, 8, 32)  # CPU
     if torch.cuda.is_available() and frame_attention.available():
         y = x.cuda().bfloat16()
         assert frame_attention.supports(y, 8, 32)
+        assert frame_attention.supports(y.requires_grad_(), 8, 32)
         assert not frame_attention.supports(y, frame_attention.MAX_FRAMES + 1, 32)
         assert not frame_attention.supports(y, 8, 48)
-        assert not frame_attention.supports(y.float(), 8, 32)
-        assert not frame_attention.supports(y.requires_grad_(), 8, 32)
 
 
 SCRIPT = textwrap.dedent(
@@ -65,6 +64,37 @@ SCRIPT = textwrap.dedent(
     torch.library.opcheck(frame_attention.frames_attention, (q, k, v, 2),
                           test_utils=("test_schema", "test_faketensor"))
 
+    # backward: gradients of q, k, v (views of one projection) equal SDPA's
+    for b, t, p, c, h in [(2, 5, 7, 64, 2), (1, 37, 3, 128, 2), (2, 16, 4, 96, 3), (1, 100, 2, 64, 1)]:
+        qkv = torch.randn(b, t, p, 3 * c, requires_grad=True)
+        grad = torch.randn(b, t, p, c)
+        (frame_attention.frames_attention(*qkv.chunk(3, dim=-1), h) * grad).sum().backward()
+        ours, qkv.grad = qkv.grad, None
+        (reference(*qkv.chunk(3, dim=-1), h) * grad).sum().backward()
+        err = (ours - qkv.grad).abs().max().item()
+        assert err < 1e-4 * max(1.0, qkv.grad.abs().max().item()), ((b, t, p, c, h), err)
+    q, k, v = (torch.randn(2, 6, 5, 32, requires_grad=True) for _ in range(3))
+    torch.library.opcheck(frame_attention.frames_attention, (q, k, v, 2),
+                          test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
+    g = torch.randn(2, 6, 5, 32)
+    torch.library.opcheck(frame_attention.frames_attention_backward, (q.detach(), k.detach(), v.detach(), g, 2),
+                          test_utils=("test_schema", "test_faketensor"))
+
+    # FLOPs as FlopCounterMode counts them: the forward as the two matmuls of eager attention, the backward
+    # as SDPA's backward formula (scores recomputed: 5 matmuls)
+    from torch.utils.flop_counter import FlopCounterMode
+    b, t, p, c, h = 2, 5, 7, 64, 2
+    q = torch.randn(b, t, p, c, requires_grad=True)
+    split = lambda z: z.reshape(b, t, p * h, c // h).transpose(1, 2)
+    with FlopCounterMode(display=False) as eager:
+        torch.softmax(split(q) @ split(q).transpose(-1, -2), dim=-1) @ split(q)
+    with FlopCounterMode(display=False) as fwd:
+        out = frame_attention.frames_attention(q, q, q, h)
+    with FlopCounterMode(display=False) as bwd:
+        out.sum().backward()
+    assert fwd.get_total_flops() == eager.get_total_flops() > 0, (fwd.get_total_flops(), eager.get_total_flops())
+    assert 2 * bwd.get_total_flops() == 5 * fwd.get_total_flops(), bwd.get_total_flops()
+
     # inside the U-Net: the kernel path (forced on for this CPU float32 run) equals the reference path
     torch.manual_seed(1)
     fast = VideoUNet(tiny_config()).eval()
@@ -78,14 +108,25 @@ SCRIPT = textwrap.dedent(
         calls.append(1)
         return real(*a)
     frame_attention.supports = lambda x, frames, head_dim: True
+    frame_attention.HALF = (torch.float32,)
     frame_attention.frames_attention = counted
-    x = torch.randn(2, fast.config.in_channels, 5, 16, 16)
+    x = torch.randn(2, fast.config.in_channels, 5, 8, 8)  # small: the interpreter runs each program in Python
     t = torch.tensor([10, 700])
     ctx = [torch.randn(2, 5, 24), torch.randn(2, 3, 40)]
     with torch.no_grad():
         err = (fast(x, t, ctx) - ref(x, t, ctx)).abs().max().item()
     assert calls, "the kernel was not used"
     assert err < 1e-5, err
+    # and a training step through it: the temporal layers' gradients equal the reference path's
+    def grads(model):
+        model.zero_grad()
+        (model(x, t, ctx) ** 2).mean().backward()
+        return {n: prm.grad for n, prm in model.named_parameters() if prm.grad is not None}
+    calls.clear()
+    ours, theirs = grads(fast), grads(ref)
+    assert calls and ours.keys() == theirs.keys() and any("temporal" in n for n in ours)
+    err = max(((ours[n] - theirs[n]).abs().max() / theirs[n].abs().max().clamp_min(1e-6)).item() for n in ours)
+    assert err < 1e-4, err
     print("OK", len(calls))
     """
 )
