@@ -159,11 +159,41 @@ def short_frames_cases(batch: int, dev, dt):
     return out
 
 
+# (name, frames = batch x frames of the step, latent side, channels) of the GEGLU feed-forwards
+GEGLU_SHAPES = (("paper window", 111, 64, 384), ("paper window", 111, 32, 768), ("paper window", 111, 16, 1536),
+                ("sd15, 3 x 16 frames", 48, 64, 320), ("sd15, 3 x 16 frames", 48, 32, 640),
+                ("sd15, 3 x 16 frames", 48, 16, 1280))
+
+
+def geglu_cases(dev, dt):
+    """GEGLU feed-forward input projections (GEMM, then gelu*mul of its halves) against the GEMM alone: what
+    writing the 2 x 4C-wide projection out and reading it back costs."""
+    cases = []
+    for what, frames, side, c in GEGLU_SHAPES:
+        m, inner = frames * side * side, 4 * c
+        x = torch.randn(m, c, device=dev, dtype=dt)
+        w = torch.randn(2 * inner, c, device=dev, dtype=dt) * c ** -0.5
+        b = torch.randn(2 * inner, device=dev, dtype=dt) * 0.1
+
+        def unfused(x=x, w=w, b=b):
+            hidden, gate = F.linear(x, w, b).chunk(2, dim=-1)
+            return hidden * F.gelu(gate)
+
+        variants = {"linear, then gelu*mul (eager)": unfused,
+                    "linear, then gelu*mul (torch.compile)": torch.compile(unfused, dynamic=False),
+                    "linear alone (cuBLAS; for scale, not the same output)":
+                        lambda x=x, w=w, b=b, inner=inner: F.linear(x, w, b)[:, :inner]}
+        cases.append((f"GEGLU projection, {what}: {m} tokens x {c} -> 2 x {inner}", 2 * m * c * 2 * inner, variants))
+    return cases
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--frames", type=int, default=37)
     p.add_argument("--batch", type=int, default=3)
     p.add_argument("--iters", type=int, default=20)
+    p.add_argument("--only", default="attention,short,conv,geglu",
+                   help="comma-separated layer groups: attention, short (16/8-frame temporal attention), conv, geglu")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     if not torch.cuda.is_available():
@@ -174,10 +204,14 @@ def main(argv=None) -> int:
     env = Env("cuda", dt)
     results = []
     with torch.inference_mode():
-        groups = [lambda: attention_cases(args.frames, args.batch, dev, dt),
-                  lambda: short_frames_cases(args.batch, dev, dt),
-                  lambda: temporal_conv_cases(args.frames, args.batch, dev, dt)]
-        for group in groups:
+        groups = {"attention": lambda: attention_cases(args.frames, args.batch, dev, dt),
+                  "short": lambda: short_frames_cases(args.batch, dev, dt),
+                  "conv": lambda: temporal_conv_cases(args.frames, args.batch, dev, dt),
+                  "geglu": lambda: geglu_cases(dev, dt)}
+        for key in args.only.split(","):
+            if key not in groups:
+                p.error(f"unknown layer group {key!r}")
+            group = groups[key]
             for name, flops, variants in group():
                 print(f"\n{name}  ({flops / 1e12:.2f} TFLOP)", flush=True)
                 ref = None

@@ -91,6 +91,25 @@ def kernel_table(prof, steps: int) -> list[dict]:
     return sorted(rows, key=lambda r: -r["ms"])
 
 
+def trace_kernel(prof, substring: str, steps: int) -> list[dict]:
+    """Operators whose kernels' names contain `substring`, grouped by operator, input shapes and parents."""
+    groups: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0])
+    for evt in prof.events():
+        hits = [k for k in getattr(evt, "kernels", []) if substring in k.name]
+        if not hits:
+            continue
+        chain, parent = [], evt.cpu_parent
+        while parent is not None and len(chain) < 4:
+            chain.append(parent.name)
+            parent = parent.cpu_parent
+        key = (evt.name, str(evt.input_shapes), " <- ".join(chain))
+        groups[key][0] += sum(k.duration for k in hits)
+        groups[key][1] += 1
+    rows = [{"op": op, "shapes": shapes, "parents": chain, "ms": us / 1e3 / steps, "calls": n // steps}
+            for (op, shapes, chain), (us, n) in groups.items()]
+    return sorted(rows, key=lambda r: -r["ms"])
+
+
 def mark_ready(sync_dir: Path | None, label: str) -> None:
     """Count this process as ready (also when it failed: the others must not wait for it)."""
     if sync_dir is not None:
@@ -147,10 +166,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--cuda-graphs", action="store_true", help="replay the step from a CUDA graph (inference)")
     p.add_argument("--train", action="store_true", help="profile a training step (temporal layers trained)")
     p.add_argument("--checkpointing", action="store_true", help="--train with activation checkpointing")
+    p.add_argument("--memory-budget", type=float, default=None,
+                   help="--train with compiled regions keeping this share of activations (set_compile memory_budget)")
     p.add_argument("--no-frames-kernel", action="store_true",
                    help="temporal self-attention through SDPA instead of the fused short-sequence kernel")
     p.add_argument("--iters", type=int, default=6, help="timed steps")
     p.add_argument("--profile-steps", type=int, default=2)
+    p.add_argument("--trace-kernel", default=None, metavar="SUBSTRING",
+                   help="also print which operators (with input shapes and their parents) launch the kernels "
+                        "whose names contain SUBSTRING")
     p.add_argument("--label", default=None, help="name of this variant in the output")
     p.add_argument("--sync-dir", type=Path, default=None)
     p.add_argument("--sync-n", type=int, default=1)
@@ -161,37 +185,41 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def training_step(args: argparse.Namespace, env: Env):
-    """A training step of the video stage (as bench_unet.py's `train` rows), and a fwd+bwd for FLOP counts."""
+    """A training step of the video stage (as bench_unet.py's `train` rows), and a fwd+bwd of one sample for
+    FLOP counts (a step's FLOPs are linear in the batch; counted without recomputation)."""
     import torch.nn.functional as F
 
     model = build_ours(args.config, env, torch.float32)
     model.train().freeze_spatial().to_mixed_precision(torch.bfloat16, torch.float32).to_channels_last()
-    model.enable_gradient_checkpointing(args.checkpointing)
     params = model.video_parameters()
     opt = torch.optim.AdamW(params, lr=1e-4, fused=env.cuda)
-    x, t, ctx = ours_inputs(model, env, args.batch, args.frames, args.latent, args.text_len)
-    x, ctx = x.float(), [c.float() for c in ctx]
-    target = torch.randn(args.batch, model.config.out_channels, args.frames, args.latent, args.latent, device=env.device)
+    model.enable_gradient_checkpointing(False)  # FLOPs without recomputation; `counted` switches it on after
 
-    def fwd_bwd():
+    def batch(n):
+        x, t, ctx = ours_inputs(model, env, n, args.frames, args.latent, args.text_len)
+        target = torch.randn(n, model.config.out_channels, args.frames, args.latent, args.latent, device=env.device)
+        return x.float(), t, [c.float() for c in ctx], target
+
+    def fwd_bwd(x, t, ctx, target):
         with env.autocast():
             out = model(x, t, ctx)
         F.mse_loss(out.float(), target).backward()
 
+    inputs = batch(args.batch)
+
     def step():
         opt.zero_grad(set_to_none=True)
-        fwd_bwd()
+        fwd_bwd(*inputs)
         opt.step()
 
-    def counted():  # no recomputation counted, as bench_unet.py counts
-        model.enable_gradient_checkpointing(False)
+    def counted():
         try:
-            fwd_bwd()
+            fwd_bwd(*batch(1))
         finally:
             model.enable_gradient_checkpointing(args.checkpointing)
             opt.zero_grad(set_to_none=True)
 
-    return model, step, counted
+    return model, step, counted, args.batch
 
 
 def run(args: argparse.Namespace) -> int:
@@ -206,26 +234,30 @@ def run(args: argparse.Namespace) -> int:
         setattr(target, leaf, parse_value(value))
     label = args.label or "+".join(
         (["train"] if args.train else []) + (["ckpt"] if args.checkpointing else [])
+        + ([f"budget{args.memory_budget}"] if args.memory_budget is not None else [])
         + [args.compile, args.inductor_mode, *args.inductor_config] + (["sdpa-temporal"] if args.no_frames_kernel else []))
     env = Env(args.device, torch.bfloat16 if args.device != "cpu" else torch.float32)
     if env.cuda:
         torch.backends.cudnn.benchmark = True
     if args.train:
-        model, fn, flop_fn = training_step(args, env)
+        model, fn, flop_fn, scale = training_step(args, env)
     else:
         model = build_ours(args.config, env)
         x, t, ctx = ours_inputs(model, env, args.batch, args.frames, args.latent, args.text_len)
         fn = flop_fn = lambda: model(x, t, ctx)  # noqa: E731
-    kinds_flops = flops_by_kind(flop_fn, args.train)
+        scale = 1
+    kinds_flops = {k: v * scale for k, v in flops_by_kind(flop_fn, args.train).items()}
     flops = sum(kinds_flops.values())
     kwargs = {} if args.inductor_mode == "default" else {"inductor_mode": args.inductor_mode}
+    if args.memory_budget is not None:
+        kwargs["memory_budget"] = args.memory_budget
     if not args.train:
         model.optimize_for_inference(dtype=env.dtype, channels_last=True, compile="none",
                                      cuda_graphs=args.cuda_graphs and env.cuda)
     if args.no_frames_kernel:
         model.set_fast_paths(True, frames_kernel=False)
     if args.compile != "none":
-        model.set_compile(args.compile, **kwargs)
+        model.set_compile(args.compile, dynamic=False, **kwargs)  # static shapes, as optimize_for_inference
     t0 = time.perf_counter()
     with contextlib.nullcontext() if args.train else torch.inference_mode():
         fn()
@@ -242,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
             from torch.profiler import ProfilerActivity, profile
 
             acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if env.cuda else [])
-            with profile(activities=acts) as prof:
+            with profile(activities=acts, record_shapes=args.trace_kernel is not None) as prof:
                 for _ in range(args.profile_steps):
                     fn()
                 env.sync()
@@ -263,14 +295,20 @@ def run(args: argparse.Namespace) -> int:
     print("  top kernels:")
     for r in kernels[:25]:
         print(f"    {r['ms']:8.2f} ms  x{r['calls']:<4d} {r['kind'][:12]:12s} {r['kernel'][:110]}")
+    traced = trace_kernel(prof, args.trace_kernel, args.profile_steps) if args.trace_kernel and env.cuda else []
+    if traced:
+        print(f"  operators launching '{args.trace_kernel}':")
+        for r in traced[:20]:
+            print(f"    {r['ms']:8.2f} ms  x{r['calls']:<4d} {r['op']} {r['shapes']}  <- {r['parents']}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({
-            "label": label, "train": args.train, "checkpointing": args.checkpointing, "config": args.config, "batch": args.batch, "frames": args.frames, "latent": args.latent,
+            "label": label, "train": args.train, "checkpointing": args.checkpointing,
+            "memory_budget": args.memory_budget, "config": args.config, "batch": args.batch, "frames": args.frames, "latent": args.latent,
             "device": torch.cuda.get_device_name() if env.cuda else "cpu", "torch": torch.__version__,
             "command": " ".join(sys.argv), "ms": timing["ms"], "ms_all": timing["ms_all"], "tflops": tflops,
             "flops": flops, "first_call_s": first_s, **peak, "flops_by_kind": kinds_flops,
-            "kernel_ms_by_kind": dict(by_kind), "kernels": kernels[:80],
+            "kernel_ms_by_kind": dict(by_kind), "kernels": kernels[:80], "traced": traced[:40],
         }, indent=1))
     return 0
 

@@ -7,6 +7,7 @@ from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
+import torch._functorch.config
 import torch.utils.checkpoint
 from torch import nn
 
@@ -75,6 +76,7 @@ class VideoUNet(nn.Module):
         self.channels_last = False
         self.compile_mode = "none"
         self.compile_image_model = True
+        self.compile_memory_budget: float | None = None
         self._compiled_forward = None
         self._cuda_graphs: CudaGraphCache | None = None
 
@@ -170,6 +172,7 @@ class VideoUNet(nn.Module):
         backend: str = "inductor",
         image_model: bool = True,
         inductor_mode: str | None = None,
+        memory_budget: float | None = None,
         **kwargs,
     ) -> "VideoUNet":
         """torch.compile the network: "blocks" compiles each ResNet and transformer (regional compilation:
@@ -177,9 +180,16 @@ class VideoUNet(nn.Module):
         one graph (more fusion, much longer compiles), "none" undoes it. `image_model=False` leaves the
         text-to-image path (use_temporal=False) uncompiled: it is a small share of a video's work.
         `inductor_mode` is torch.compile's `mode` (e.g. "max-autotune-no-cudagraphs"); other keyword
-        arguments go to torch.compile as they are."""
+        arguments go to torch.compile as they are.
+
+        `memory_budget` (training, 0 < budget <= 1): the share of the compiled regions' activations kept for
+        the backward pass; the compiler recomputes the rest, choosing the cheapest ops to recompute
+        (AOTAutograd's `activation_memory_budget`). It is the compiled alternative to
+        `enable_gradient_checkpointing`, which recomputes whole blocks."""
         if mode not in COMPILE_MODES:
             raise UserError(f"unknown compile mode {mode!r}; choose one of: {', '.join(COMPILE_MODES)}")
+        if memory_budget is not None and not 0.0 < memory_budget <= 1.0:
+            raise UserError(f"memory_budget must be in (0, 1], got {memory_budget}")
         uncompile_regions(self._regions())
         self._compiled_forward = None
         if inductor_mode not in (None, "default"):
@@ -191,6 +201,7 @@ class VideoUNet(nn.Module):
             self._compiled_forward = torch.compile(self._network, dynamic=dynamic, backend=backend, **kwargs)
         self.compile_mode = mode
         self.compile_image_model = bool(image_model)
+        self.compile_memory_budget = None if mode == "none" else memory_budget
         if self._cuda_graphs is not None:
             self._cuda_graphs.reset()
         return self
@@ -307,6 +318,10 @@ class VideoUNet(nn.Module):
             with eager_stance():
                 return self._network(use_temporal, sample, timestep, list(contexts))
         network = self._compiled_forward if self._compiled_forward is not None else self._network
+        if self.compile_memory_budget is not None and torch.is_grad_enabled():
+            # read when a region is compiled (its first call under autograd): the partitioner's memory budget
+            with torch._functorch.config.patch(activation_memory_budget=self.compile_memory_budget):
+                return network(use_temporal, sample, timestep, list(contexts))
         return network(use_temporal, sample, timestep, list(contexts))
 
     def _network(self, use_temporal: bool, sample: torch.Tensor, timestep: torch.Tensor, contexts: list[torch.Tensor]) -> torch.Tensor:

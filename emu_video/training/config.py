@@ -143,6 +143,9 @@ class TrainSection:
     # models are bound by kernel launches; the first steps are slower while it compiles.
     compile: str = "none"
     compile_backend: str = "inductor"
+    # With compile: the share (0-1] of the compiled regions' activations kept for the backward pass; the
+    # compiler recomputes the rest (the compiled alternative to gradient_checkpointing). 0 = not set.
+    compile_memory_budget: float = 0.0
     ema_decay: float = 0.9999  # 0 disables the EMA
     ema_warmup: bool = True  # decay min(ema_decay, (1 + step) / (10 + step)) early in training
     max_minutes: float = 0.0  # wall-clock budget of one run: checkpoint and exit cleanly; 0 = none
@@ -238,6 +241,10 @@ def _validate(c: TrainingConfig) -> None:
     _choice(c.train.compile, ("none", "blocks", "full"), "train.compile")
     if c.train.compile != "none" and c.parallel.strategy == "fsdp":
         raise UserError("train.compile works with parallel.strategy single or ddp, not fsdp")
+    if not 0.0 <= c.train.compile_memory_budget <= 1.0:
+        raise UserError(f"train.compile_memory_budget must be in [0, 1] (0 = not set), got {c.train.compile_memory_budget}")
+    if c.train.compile_memory_budget and c.train.compile == "none":
+        raise UserError("train.compile_memory_budget needs train.compile (blocks or full)")
     _choice(c.train.export_dtype, ("float32", "bfloat16", "float16"), "train.export_dtype")
     _choice(c.parallel.strategy, ("auto", "single", "ddp", "fsdp"), "parallel.strategy")
     _choice(c.parallel.backend, ("auto", "nccl", "gloo"), "parallel.backend")

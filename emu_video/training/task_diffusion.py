@@ -42,7 +42,8 @@ class DiffusionTask(Task):
         self.select_trainable(unet)
         unet.enable_gradient_checkpointing(cfg.train.gradient_checkpointing)
         if cfg.train.compile != "none":
-            unet.set_compile(cfg.train.compile, backend=cfg.train.compile_backend)
+            unet.set_compile(cfg.train.compile, backend=cfg.train.compile_backend,
+                             memory_budget=cfg.train.compile_memory_budget or None)
         unet.train()
         self.schedule = cfg.noise_schedule()
         self.alphas = self.schedule.alphas_cumprod.to(device)

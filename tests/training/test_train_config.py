@@ -48,6 +48,8 @@ def test_overrides_are_typed():
     ("dropout.p_text=0.9", "p_text"),
     ("nonsense", "key=value"),
     ("shapes.image_two_objects=1.5", "shares"),
+    ("train.compile_memory_budget=0.5", "needs train.compile"),
+    ("train.compile_memory_budget=2.0", "must be in"),
 ])
 def test_bad_settings_fail_with_clear_messages(override, message):
     with pytest.raises(UserError, match=message):
