@@ -3,6 +3,7 @@ layers and the image-conditioned video model with them."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Iterator, Sequence
 
 import torch
@@ -318,11 +319,27 @@ class VideoUNet(nn.Module):
             with eager_stance():
                 return self._network(use_temporal, sample, timestep, list(contexts))
         network = self._compiled_forward if self._compiled_forward is not None else self._network
-        if self.compile_memory_budget is not None and torch.is_grad_enabled():
-            # read when a region is compiled (its first call under autograd): the partitioner's memory budget
-            with torch._functorch.config.patch(activation_memory_budget=self.compile_memory_budget):
-                return network(use_temporal, sample, timestep, list(contexts))
-        return network(use_temporal, sample, timestep, list(contexts))
+        with contextlib.ExitStack() as stack:
+            if self.compile_mode != "none" and torch.is_grad_enabled():
+                for patch in self._training_compile_options():
+                    stack.enter_context(patch)
+            return network(use_temporal, sample, timestep, list(contexts))
+
+    def _training_compile_options(self) -> list:
+        """Compiler settings for regions compiled under autograd, read when a region is compiled (its first
+        call): the partitioner's memory budget, and channels-last layouts kept in the backward graph.
+        Inductor's own heuristic turns its layout optimisation off in training graphs that hold a
+        convolution with at most half as many output as input channels (the U-Net's skip-concatenating
+        ResNets); gradients then come out in NCHW and every convolution's backward copies them back to
+        channels-last first (a measured 3 % of a training step)."""
+        import torch._inductor.config  # heavy; imported only once something is compiled
+
+        patches = []
+        if self.compile_memory_budget is not None:
+            patches.append(torch._functorch.config.patch(activation_memory_budget=self.compile_memory_budget))
+        if self.channels_last and hasattr(torch._inductor.config, "force_layout_optimization"):
+            patches.append(torch._inductor.config.patch(force_layout_optimization=True))
+        return patches
 
     def _network(self, use_temporal: bool, sample: torch.Tensor, timestep: torch.Tensor, contexts: list[torch.Tensor]) -> torch.Tensor:
         cfg = self.config

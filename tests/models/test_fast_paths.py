@@ -272,6 +272,34 @@ def test_compiled_memory_budget_recomputes_instead_of_storing():
     torch._dynamo.reset()
 
 
+def test_compiled_training_keeps_channels_last_layouts():
+    """Regions compiled under autograd on a channels-last network are compiled with inductor's layout
+    optimisation forced on (its heuristic would switch it off for the U-Net's training graphs); inference
+    and eager-mode networks leave the compiler's settings alone."""
+    import torch._inductor.config as inductor_config
+
+    model = VideoUNet(tiny_config()).to_channels_last(True)
+    seen = []
+    network = model._network
+
+    def spy(*args):
+        seen.append(inductor_config.force_layout_optimization)
+        return network(*args)
+
+    model._network = spy
+    x, t, ctx = torch.randn(1, 9, 2, 8, 8), torch.tensor([5]), _ctx(1)
+    model(x, t, ctx)  # not compiled
+    model.set_compile("blocks", backend="eager")
+    model(x, t, ctx)  # compiled, with autograd
+    with torch.no_grad():
+        model(x, t, ctx)  # compiled, inference
+    model.to_channels_last(False)
+    model(x, t, ctx)  # compiled, with autograd, NCHW
+    assert seen == [False, True, False, False]
+    assert not inductor_config.force_layout_optimization  # restored
+    torch._dynamo.reset()
+
+
 def test_unknown_compile_mode_is_a_clear_error():
     from emu_video.errors import UserError
 
