@@ -53,6 +53,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--resolution", type=int, default=256)
     p.add_argument("--workers", type=int, default=4, help="data workers per process")
     p.add_argument("--device", default="auto", help="auto | cuda | cpu (cpu: gloo, for a smoke run)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a training-config override for every run (e.g. train.compile=blocks); repeatable")
     p.add_argument("--run-timeout-s", type=float, default=900)
     p.add_argument("--out", type=Path, default=None, help="JSON output")
     return p.parse_args(argv)
@@ -113,6 +115,7 @@ def train(args: argparse.Namespace, model: Path, out: Path, strategy: str, nproc
         "train.export_on_stop=false", "train.export_dtype=bfloat16", "optim.warmup_steps=1",
         f"parallel.strategy={strategy}", "log.progress=false", "log.tensorboard=false", "log.every=1",
     ]
+    overrides += args.set
     if args.device != "auto":
         overrides.append(f"train.device={args.device}")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
@@ -151,7 +154,7 @@ def main(argv=None) -> int:
         if args.out:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps({
-                "command": " ".join(sys.argv), "unet": args.unet, "batch_per_gpu": args.batch,
+                "command": " ".join(sys.argv), "overrides": args.set, "unet": args.unet, "batch_per_gpu": args.batch,
                 "frames": args.frames, "resolution": args.resolution, "runs": runs, "resumed": resumed,
                 "device": _device_name(),
             }, indent=1))
