@@ -46,7 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="also resume each run with this many processes (0: the same as --nproc)")
     p.add_argument("--strategies", default="ddp,fsdp")
     p.add_argument("--steps", type=int, default=12, help="steps of each run")
-    p.add_argument("--resume-steps", type=int, default=2, help="steps of each resumed run")
+    p.add_argument("--resume-steps", type=int, default=2, help="steps of each resumed run (0: no resumed runs)")
     p.add_argument("--warmup", type=int, default=3, help="first steps left out of the throughput")
     p.add_argument("--batch", type=int, default=4, help="per-GPU batch")
     p.add_argument("--frames", type=int, default=8)
@@ -170,7 +170,7 @@ def main(argv=None) -> int:
             print(r["error"], flush=True)
         save()
     resume_nproc = args.resume_nproc or args.nproc
-    for src in strategies:
+    for src in strategies if args.resume_steps > 0 else []:
         for dst in strategies:
             if runs[src]["rc"] != 0 or (dst == src and resume_nproc == args.nproc):
                 continue

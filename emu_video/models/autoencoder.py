@@ -18,6 +18,7 @@ class FrameAutoencoder:
     def __init__(self, vae, chunk_size: int = 8):
         self.vae = vae.eval().requires_grad_(False)
         self.chunk_size = max(1, int(chunk_size))
+        self.memory_format = torch.contiguous_format
         self.scaling_factor = float(getattr(vae.config, "scaling_factor", 1.0) or 1.0)
         self.shift_factor = float(getattr(vae.config, "shift_factor", 0.0) or 0.0)
 
@@ -37,6 +38,12 @@ class FrameAutoencoder:
         except (OSError, ValueError, RuntimeError) as exc:
             raise UserError(f"cannot load the autoencoder from {folder}: {exc}") from exc
         return cls(vae.to(device=device or "cpu", dtype=dtype or torch.float32), chunk_size)
+
+    def to_channels_last(self, enabled: bool = True) -> "FrameAutoencoder":
+        """Convolutions on (N, H, W, C) frames (cuDNN's NHWC kernels on GPUs): weights and each chunk."""
+        self.memory_format = torch.channels_last if enabled else torch.contiguous_format
+        self.vae.to(memory_format=self.memory_format)
+        return self
 
     @property
     def latent_channels(self) -> int:
@@ -76,7 +83,7 @@ class FrameAutoencoder:
         frames, bt, is_image = self._frames(video)
         out = []
         for chunk in frames.split(self.chunk_size):
-            dist = self.vae.encode(chunk.to(self.device, self.dtype)).latent_dist
+            dist = self.vae.encode(chunk.to(self.device, self.dtype, memory_format=self.memory_format)).latent_dist
             z = dist.sample(generator) if sample else dist.mean
             out.append((z - self.shift_factor) * self.scaling_factor)
         return self._unframes(torch.cat(out), bt, is_image)
@@ -87,6 +94,6 @@ class FrameAutoencoder:
         frames, bt, is_image = self._frames(latents)
         out = []
         for chunk in frames.split(self.chunk_size):
-            z = chunk.to(self.device, self.dtype) / self.scaling_factor + self.shift_factor
+            z = chunk.to(self.device, self.dtype, memory_format=self.memory_format) / self.scaling_factor + self.shift_factor
             out.append(self.vae.decode(z).sample.float().clamp(-1, 1).to(output_device or "cpu"))
         return self._unframes(torch.cat(out), bt, is_image)

@@ -139,6 +139,9 @@ class TrainSection:
     precision: str = "auto"  # auto (bf16 autocast on GPUs that have it) | fp32 | bf16
     frozen_dtype: str = "auto"  # dtype of frozen weights: auto (bf16 with bf16 precision) | fp32 | bf16
     gradient_checkpointing: bool = False
+    # channels-last frames in the U-Net and the VAE (cuDNN's NHWC kernels, no layout copies): auto = on CUDA
+    # unless FSDP shards the weights | on | off
+    channels_last: str = "auto"
     # torch.compile the U-Net: none | blocks (each ResNet / transformer) | full. Pays on GPUs, where small
     # models are bound by kernel launches; the first steps are slower while it compiles.
     compile: str = "none"
@@ -169,6 +172,9 @@ class LogSection:
     tensorboard: bool = True
     every: int = 1
     rank_logs: bool = False  # each rank writes logs/rank-N.jsonl: its sample indices per step
+    # torch.profiler over `profile_steps` steps from step `profile_from` (0: off): logs/profile-rankR.{txt,trace.json}
+    profile_from: int = 0
+    profile_steps: int = 3
 
 
 @dataclass
@@ -249,6 +255,9 @@ def _validate(c: TrainingConfig) -> None:
     _choice(c.parallel.strategy, ("auto", "single", "ddp", "fsdp"), "parallel.strategy")
     _choice(c.parallel.backend, ("auto", "nccl", "gloo"), "parallel.backend")
     _choice(c.data.clip_start, ("random", "first", "center"), "data.clip_start")
+    _choice(c.train.channels_last, ("auto", "on", "off"), "train.channels_last")
+    if c.train.channels_last == "on" and c.parallel.strategy == "fsdp":
+        raise UserError("train.channels_last=on does not go with parallel.strategy=fsdp (use auto or off)")
     _choice(c.model.temporal_init, ("video", "interpolation", "identity"), "model.temporal_init")
     if c.model.clause_tokens < -1:
         raise UserError(f"model.clause_tokens = {c.model.clause_tokens}: -1 (as the init model) or a count >= 0")
@@ -258,12 +267,14 @@ def _validate(c: TrainingConfig) -> None:
                 "train.grad_accum": c.train.grad_accum, "train.checkpoint_every": c.train.checkpoint_every,
                 "train.keep_checkpoints": c.train.keep_checkpoints, "data.resolution": c.data.resolution,
                 "data.num_frames": c.data.num_frames, "train.max_nonfinite_steps": c.train.max_nonfinite_steps,
-                "log.every": c.log.every}
+                "log.every": c.log.every, "log.profile_steps": c.log.profile_steps}
     for key, value in positive.items():
         if value < 1:
             raise UserError(f"{key} must be at least 1, got {value}")
     if c.data.fps <= 0 or c.optim.lr <= 0:
         raise UserError("data.fps and optim.lr must be positive")
+    if c.log.profile_from < 0:
+        raise UserError(f"log.profile_from must be 0 (off) or a step number, got {c.log.profile_from}")
     if min(c.optim.warmup_steps, c.data.num_workers, c.train.global_batch_size, c.sample.every) < 0:
         raise UserError("warm-up steps, workers, global batch size and sample interval must not be negative")
     if min(c.optim.grad_clip, c.optim.weight_decay, c.train.max_minutes, c.train.max_file_mib) < 0:

@@ -28,6 +28,7 @@ from emu_video.pipelines.components import INTERPOLATION_WEIGHTS
 from emu_video.training.export import base_index, finish_index, staged_folder
 from emu_video.training.inputs import DiffusionInputs
 from emu_video.training.model_setup import ModelSource, load_unet
+from emu_video.training.profiling import phase
 from emu_video.training.tasks import Task
 
 
@@ -60,8 +61,14 @@ class DiffusionTask(Task):
     def model_input(self, x0, xt, drop_image, generator) -> torch.Tensor:
         raise NotImplementedError
 
+    def to_channels_last(self) -> None:
+        self.core.to_channels_last(True)
+        if self.inputs.vae is not None:
+            self.inputs.vae.to_channels_last(True)
+
     def loss(self, batch: dict, generator: torch.Generator) -> torch.Tensor:
-        x0, contexts = self.inputs(batch)
+        with phase("encode"):  # latents and text states (VAE and text encoders, unless precomputed)
+            x0, contexts = self.inputs(batch)
         b = x0.shape[0]
         noise = self.randn(x0.shape, generator)
         t = sample_timesteps(b, self.schedule.num_train_timesteps, generator).to(self.device)
@@ -69,7 +76,7 @@ class DiffusionTask(Task):
         xt = add_noise(x0, noise, t, self.alphas)
         contexts = apply_text_dropout(contexts, self.inputs.null(), drop_text.to(self.device))
         sample = self.model_input(x0, xt, drop_image.to(self.device), generator)
-        with self.autocast():
+        with self.autocast(), phase("unet_forward"):
             out = self.net(sample, t, contexts, use_temporal=self.use_temporal)
         return diffusion_loss(out.float(), training_target(x0, noise, t, self.schedule))
 

@@ -41,6 +41,9 @@ class Task:
                 if not p.requires_grad:
                     p.data = p.data.to(dtype)
 
+    def to_channels_last(self) -> None:
+        """Run the network (and the frozen encoders) on channels-last frames; a no-op where unsupported."""
+
     def loss(self, batch: dict, generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
 

@@ -24,6 +24,7 @@ from emu_video.training.feedback import Feedback, log, setup_logging
 from emu_video.training.lr import set_lr, warmup_constant
 from emu_video.training.model_setup import model_source
 from emu_video.training.parallel import Parallel
+from emu_video.training.profiling import StepProfiler, phase
 from emu_video.training.tasks import build_task
 from emu_video.training.train_state import (
     load_optimizer_tensors,
@@ -67,6 +68,14 @@ def grad_accum_steps(cfg: TrainingConfig, world_size: int) -> int:
     return t.global_batch_size // per_step
 
 
+def use_channels_last(setting: str, device: torch.device, strategy: str) -> bool:
+    """train.channels_last: "auto" is on for CUDA runs whose weights FSDP does not shard (it shards them
+    as contiguous tensors)."""
+    if setting == "auto":
+        return device.type == "cuda" and strategy != "fsdp"
+    return setting == "on"
+
+
 class Trainer:
     def __init__(self, cfg: TrainingConfig, parallel: Parallel | None = None):
         self.cfg = cfg
@@ -79,13 +88,17 @@ class Trainer:
         self.dataset, inputs = build_data(cfg, self.src, par.device, frozen_dtype)
         self.task = build_task(cfg, par.device, self.autocast, self.src, inputs)
         self.task.cast_frozen(frozen_dtype)
+        if use_channels_last(cfg.train.channels_last, par.device, par.strategy):
+            self.task.to_channels_last()
         self.task.net = par.wrap(self.task.core, self.task.shard_units(), bf16=self.autocast is not None)
         self.named = self.task.trainable()
         if not self.named:
             raise UserError("this stage has no trainable parameters")
         o = cfg.optim
+        # one fused kernel for the whole update on GPUs (FSDP's sharded parameters keep the default)
+        fused = par.device.type == "cuda" and par.strategy != "fsdp"
         self.optimizer = torch.optim.AdamW([p for _, p in self.named], lr=o.lr, betas=tuple(o.betas), eps=o.eps,
-                                           weight_decay=o.weight_decay)
+                                           weight_decay=o.weight_decay, **({"fused": True} if fused else {}))
         self.ema = EMA(self.named, cfg.train.ema_decay, cfg.train.ema_warmup)
         self.store = ckpt.CheckpointStore(self.out / "checkpoints", cfg.train.keep_checkpoints,
                                           int(cfg.train.max_file_mib * 2**20))
@@ -195,29 +208,35 @@ class Trainer:
         total = torch.zeros((), device=par.device)
         indices: list[int] = []
         for micro in range(self.accum):
-            batch = self.stream.next_batch()
+            with phase("data"):
+                batch = self.stream.next_batch()
             indices += [int(i) for i in batch.get("index", [])]
             g = step_generator(cfg.train.seed, par.rank, self.step, micro, par.device)
-            with par.no_sync(self.task.net, micro < self.accum - 1):
+            with par.no_sync(self.task.net, micro < self.accum - 1), phase("forward_backward"):
                 loss = self.task.loss(batch, g)
-                (loss / self.accum).backward()
+                with phase("backward"):
+                    (loss / self.accum).backward()
             total += loss.detach().float()
-        local = float(total.item()) / self.accum
-        bad = par.any(not math.isfinite(local))
+        with phase("loss_sync"):
+            local = float(total.item()) / self.accum
+            bad = par.any(not math.isfinite(local))
         grad_norm = float("nan")
         if not bad:
-            params = [p for _, p in self.named]
-            clip = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else float("inf")
-            grad_norm = float(par.full_tensor(torch.nn.utils.clip_grad_norm_(params, clip)).item())
-            bad = not math.isfinite(grad_norm)
+            with phase("clip"):
+                params = [p for _, p in self.named]
+                clip = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else float("inf")
+                grad_norm = float(par.full_tensor(torch.nn.utils.clip_grad_norm_(params, clip)).item())
+                bad = not math.isfinite(grad_norm)
         if bad:
             self.optimizer.zero_grad(set_to_none=True)
             self.nonfinite_run += 1
             self.nonfinite_total += 1
         else:
-            self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
-            self.ema.update(self.step)
+            with phase("optimizer"):
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+            with phase("ema"):
+                self.ema.update(self.step)
             self.nonfinite_run = 0
         self.step += 1
         loss_mean, skipped = par.mean(local), par.mean(self.stream.skipped_total) * par.world_size
@@ -236,6 +255,7 @@ class Trainer:
         fb = Feedback(self.out, par.rank, t.max_steps, self.step, cfg.log.progress, cfg.log.tensorboard,
                       cfg.log.rank_logs, cfg.stage.name or cfg.stage.kind)
         samples_per_step = t.batch_size * self.accum * par.world_size
+        profiler = StepProfiler(self.out / "logs", par.rank, cfg.log.profile_from, cfg.log.profile_steps, par.device)
         precision = "bf16 autocast" if self.autocast is not None else "fp32"
         fb.message(f"{cfg.stage.kind} stage: {par.describe()}, {precision}, "
                    f"{sum(p.numel() for _, p in self.named):,} trainable "
@@ -245,9 +265,12 @@ class Trainer:
         state, last_saved = "finished", self.step
         try:
             while self.step < t.max_steps:
+                profiler.before_step(self.step + 1)
                 t0 = time.perf_counter()
                 r = self.train_step()
                 dt = time.perf_counter() - t0
+                for path in profiler.after_step():
+                    fb.message(f"profile of steps {profiler.start}..{self.step}: {path}")
                 fb.rank_record({"step": self.step, "indices": r["indices"], "loss": r["local_loss"]})
                 if self.step % cfg.log.every == 0 or self.step == t.max_steps:
                     scalars = {"loss": r["loss"], "lr": r["lr"], "grad_norm": r["grad_norm"], "skipped": r["skipped"],
@@ -286,6 +309,7 @@ class Trainer:
             if cfg.log.rank_logs:
                 fb.rank_record({"final": True, "step": self.step, "weights_sha256": self.fingerprint()})
         finally:
+            profiler.finish()  # a run that ends inside the profiled steps still writes what it has
             fb.close()
             self.stream.close()
         return state
