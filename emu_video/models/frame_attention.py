@@ -51,6 +51,26 @@ def supports(x: torch.Tensor, frames: int, head_dim: int) -> bool:
 if triton is not None:
 
     @triton.jit
+    def _sequence(s, heads, frames, num_seqs, t, d, D: tl.constexpr):
+        """Sequence `s` (pixel s // heads, head s % heads): its pixel, its channel columns, and the mask
+        of its rows (none for a program's spare slots past the last sequence)."""
+        p = (s // heads).to(tl.int64)
+        col = (s % heads) * D + d
+        rows = t[:, None] < frames * (s < num_seqs).to(tl.int32)
+        return p, col, rows
+
+    @triton.jit
+    def _tile(X, b, p, t, col, rows, sb, st, sp):
+        """The (T, D) tile of one sequence of a (B, T, P, C) tensor with strides sb, st, sp (and 1)."""
+        return tl.load(X + b * sb + t[:, None] * st + p * sp + col[None, :], mask=rows, other=0.0)
+
+    @triton.jit
+    def _scores(q, k, qk_scale, in_t):
+        """q k^T in log2 units (softmax through exp2), -inf on the padded key columns."""
+        scores = tl.dot(q, tl.trans(k)) * qk_scale
+        return tl.where(in_t[None, :], scores, float("-inf"))
+
+    @triton.jit
     def _frames_attention_kernel(
         Q, K, V, O,
         sqb, sqt, sqp, skb, skt, skp, svb, svt, svp, sob, sot, sop,
@@ -62,16 +82,11 @@ if triton is not None:
         d = tl.arange(0, D)
         in_t = t < frames
         for i in tl.static_range(SEQS):
-            s = tl.program_id(0) * SEQS + i
-            p = (s // heads).to(tl.int64)
-            col = (s % heads) * D + d
-            # rows of a live sequence; a program's spare slots past the last sequence get no rows
-            rows = t[:, None] < frames * (s < num_seqs).to(tl.int32)
-            q = tl.load(Q + b * sqb + t[:, None] * sqt + p * sqp + col[None, :], mask=rows, other=0.0)
-            k = tl.load(K + b * skb + t[:, None] * skt + p * skp + col[None, :], mask=rows, other=0.0)
-            v = tl.load(V + b * svb + t[:, None] * svt + p * svp + col[None, :], mask=rows, other=0.0)
-            scores = tl.dot(q, tl.trans(k)) * qk_scale  # log2 units: softmax through exp2
-            scores = tl.where(in_t[None, :], scores, float("-inf"))
+            p, col, rows = _sequence(tl.program_id(0) * SEQS + i, heads, frames, num_seqs, t, d, D)
+            q = _tile(Q, b, p, t, col, rows, sqb, sqt, sqp)
+            k = _tile(K, b, p, t, col, rows, skb, skt, skp)
+            v = _tile(V, b, p, t, col, rows, svb, svt, svp)
+            scores = _scores(q, k, qk_scale, in_t)
             m = tl.max(scores, axis=1)
             prob = tl.exp2(scores - m[:, None])
             denom = tl.sum(prob, axis=1)
@@ -90,16 +105,12 @@ if triton is not None:
         d = tl.arange(0, D)
         in_t = t < frames
         for i in tl.static_range(SEQS):
-            s = tl.program_id(0) * SEQS + i
-            p = (s // heads).to(tl.int64)
-            col = (s % heads) * D + d
-            rows = t[:, None] < frames * (s < num_seqs).to(tl.int32)
-            q = tl.load(Q + b * sqb + t[:, None] * sqt + p * sqp + col[None, :], mask=rows, other=0.0)
-            k = tl.load(K + b * skb + t[:, None] * skt + p * skp + col[None, :], mask=rows, other=0.0)
-            v = tl.load(V + b * svb + t[:, None] * svt + p * svp + col[None, :], mask=rows, other=0.0)
-            do = tl.load(DO + b * sdb + t[:, None] * sdt + p * sdp + col[None, :], mask=rows, other=0.0)
-            scores = tl.dot(q, tl.trans(k)) * qk_scale
-            scores = tl.where(in_t[None, :], scores, float("-inf"))
+            p, col, rows = _sequence(tl.program_id(0) * SEQS + i, heads, frames, num_seqs, t, d, D)
+            q = _tile(Q, b, p, t, col, rows, sqb, sqt, sqp)
+            k = _tile(K, b, p, t, col, rows, skb, skt, skp)
+            v = _tile(V, b, p, t, col, rows, svb, svt, svp)
+            do = _tile(DO, b, p, t, col, rows, sdb, sdt, sdp)
+            scores = _scores(q, k, qk_scale, in_t)
             prob = tl.exp2(scores - tl.max(scores, axis=1)[:, None])
             prob = prob / tl.sum(prob, axis=1)[:, None]
             # padded query rows have do = 0, so they add nothing to dv and get ds = 0

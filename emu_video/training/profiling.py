@@ -30,10 +30,6 @@ class StepProfiler:
         self._done = 0
         self.written: list[Path] = []
 
-    @property
-    def active(self) -> bool:
-        return self._prof is not None
-
     def before_step(self, step: int) -> None:
         """`step`: the number of the step about to run."""
         if self.start and self._prof is None and not self.written and step >= self.start:
