@@ -43,7 +43,10 @@ class DiffusionTask(Task):
         self.select_trainable(unet)
         unet.enable_gradient_checkpointing(cfg.train.gradient_checkpointing)
         if cfg.train.compile != "none":
-            unet.set_compile(cfg.train.compile, backend=cfg.train.compile_backend,
+            # Static shapes: each block shape gets its own compiled code, as in inference. Regions share one
+            # code object, so dynamo's default would turn a level's second shape into a dynamic-shape
+            # compile: slower kernels, and symbolic strides that inductor cannot order in channels-last.
+            unet.set_compile(cfg.train.compile, dynamic=False, backend=cfg.train.compile_backend,
                              memory_budget=cfg.train.compile_memory_budget or None)
         unet.train()
         self.schedule = cfg.noise_schedule()

@@ -163,12 +163,26 @@ def test_shapes_world_source_trains_without_files(tmp_path, micro_model_dir, sta
 
 
 def test_compiled_unet_trains_like_the_eager_one(tmp_path, micro_model_dir):
+    graphs = []
+
+    def recording_backend(gm, example_inputs):
+        graphs.append([tuple(t.shape) if isinstance(t, torch.Tensor) else t for t in example_inputs])
+        return gm.forward
+
+    torch._dynamo.reset()
+    torch._dynamo.register_backend(recording_backend, name="emu_video_test_recording")
     common = ["data.source=\"shapes\"", f"model.init={_q(micro_model_dir)}", "train.batch_size=1",
               "data.num_frames=4", "data.fps=4.0"]
     run_stage("video_256", tmp_path / "eager", *common)
     compiled = run_stage("video_256", tmp_path / "compiled", *common, "train.compile=\"blocks\"",
-                         "train.compile_backend=\"eager\"")
+                         "train.compile_backend=\"emu_video_test_recording\"")
     assert compiled.task.core.compile_mode == "blocks"
+    # blocks of several shapes were compiled, each with static shapes (no symbolic sizes)
+    assert len({str(g) for g in graphs}) > 1
+    for inputs in graphs:
+        for item in inputs:
+            sizes = item if isinstance(item, tuple) else (item,)
+            assert all(isinstance(v, int) for v in sizes if not isinstance(v, (float, bool))), inputs
     losses = [metrics(tmp_path / name) for name in ("eager", "compiled")]
     assert losses[0].keys() == losses[1].keys()
     for step in losses[0]:
