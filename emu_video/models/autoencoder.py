@@ -19,6 +19,7 @@ class FrameAutoencoder:
         self.vae = vae.eval().requires_grad_(False)
         self.chunk_size = max(1, int(chunk_size))
         self.memory_format = torch.contiguous_format
+        self.compiled = False
         self.scaling_factor = float(getattr(vae.config, "scaling_factor", 1.0) or 1.0)
         self.shift_factor = float(getattr(vae.config, "shift_factor", 0.0) or 0.0)
 
@@ -43,6 +44,20 @@ class FrameAutoencoder:
         """Convolutions on (N, H, W, C) frames (cuDNN's NHWC kernels on GPUs): weights and each chunk."""
         self.memory_format = torch.channels_last if enabled else torch.contiguous_format
         self.vae.to(memory_format=self.memory_format)
+        return self
+
+    def set_compile(self, enabled: bool = True, backend: str = "inductor") -> "FrameAutoencoder":
+        """torch.compile the encoder and the decoder (static shapes; each compiles on its first call).
+
+        The fused kernels matter most in channels-last: eager GroupNorm takes NCHW only, so every one of
+        the VAE's norms would copy its (large) activation out of channels-last and back."""
+        from emu_video.models.fast import compile_regions, uncompile_regions
+
+        parts = [self.vae.encoder, self.vae.decoder]
+        uncompile_regions(parts)
+        if enabled:
+            compile_regions(parts, dynamic=False, backend=backend)
+        self.compiled = bool(enabled)
         return self
 
     @property

@@ -139,11 +139,12 @@ class TrainSection:
     precision: str = "auto"  # auto (bf16 autocast on GPUs that have it) | fp32 | bf16
     frozen_dtype: str = "auto"  # dtype of frozen weights: auto (bf16 with bf16 precision) | fp32 | bf16
     gradient_checkpointing: bool = False
-    # channels-last frames in the U-Net and the VAE (cuDNN's NHWC kernels, no layout copies): auto = on CUDA
-    # unless FSDP shards the weights | on | off
+    # channels-last frames in the U-Net, and in the VAE when compiled (cuDNN's NHWC kernels, no layout
+    # copies): auto = on CUDA unless FSDP shards the weights | on | off
     channels_last: str = "auto"
-    # torch.compile the U-Net: none | blocks (each ResNet / transformer) | full. Pays on GPUs, where small
-    # models are bound by kernel launches; the first steps are slower while it compiles.
+    # torch.compile the U-Net (and the live VAE encoder): none | blocks (each ResNet / transformer) | full.
+    # Pays on GPUs, where small models are bound by kernel launches; the first steps are slower while it
+    # compiles.
     compile: str = "none"
     compile_backend: str = "inductor"
     # With compile: the share (0-1] of the compiled regions' activations kept for the backward pass; the

@@ -48,6 +48,8 @@ class DiffusionTask(Task):
             # compile: slower kernels, and symbolic strides that inductor cannot order in channels-last.
             unet.set_compile(cfg.train.compile, dynamic=False, backend=cfg.train.compile_backend,
                              memory_budget=cfg.train.compile_memory_budget or None)
+            if inputs.vae is not None:  # the live VAE encoder: a large share of a step at 256px and up
+                inputs.vae.set_compile(backend=cfg.train.compile_backend)
         unet.train()
         self.schedule = cfg.noise_schedule()
         self.alphas = self.schedule.alphas_cumprod.to(device)
@@ -66,7 +68,7 @@ class DiffusionTask(Task):
 
     def to_channels_last(self) -> None:
         self.core.to_channels_last(True)
-        if self.inputs.vae is not None:
+        if self.inputs.vae is not None and self.inputs.vae.compiled:  # eager GroupNorm would copy to NCHW
             self.inputs.vae.to_channels_last(True)
 
     def loss(self, batch: dict, generator: torch.Generator) -> torch.Tensor:

@@ -175,8 +175,10 @@ def test_compiled_unet_trains_like_the_eager_one(tmp_path, micro_model_dir):
               "data.num_frames=4", "data.fps=4.0"]
     run_stage("video_256", tmp_path / "eager", *common)
     compiled = run_stage("video_256", tmp_path / "compiled", *common, "train.compile=\"blocks\"",
-                         "train.compile_backend=\"emu_video_test_recording\"")
+                         "train.compile_backend=\"emu_video_test_recording\"", "train.channels_last=\"on\"")
     assert compiled.task.core.compile_mode == "blocks"
+    vae = compiled.task.inputs.vae  # the live VAE encoder is compiled too, and then on channels-last frames
+    assert vae.compiled and vae.memory_format == torch.channels_last
     # blocks of several shapes were compiled, each with static shapes (no symbolic sizes)
     assert len({str(g) for g in graphs}) > 1
     for inputs in graphs:
