@@ -187,13 +187,49 @@ def geglu_cases(dev, dt):
     return cases
 
 
+# (latent side, channels) of the sd15 U-Net's attention levels in the 256px training step (32x32 latents),
+# 8 heads each: head sizes 40, 80 and 160
+TRAIN_ATTENTION_LEVELS = ((32, 320), (16, 640), (8, 1280))
+
+
+def train_attention_cases(dev, dt, images: int = 8 * 16, heads: int = 8):
+    """Spatial self-attention forward + backward at the sd15 training step's shapes (batch 8 x 16 frames), per
+    SDPA backend: the attention of a training step runs at small head sizes, where the backends differ most.
+    Each variant returns the query gradient (compared across backends)."""
+    from torch.nn.attention import SDPBackend
+
+    backends = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
+                "efficient": SDPBackend.EFFICIENT_ATTENTION}
+    cases = []
+    for side, c in TRAIN_ATTENTION_LEVELS:
+        n, d = side * side, c // heads
+        q, k, v = (torch.randn(images, heads, n, d, device=dev, dtype=dt, requires_grad=True) for _ in range(3))
+        grad = torch.randn(images, heads, n, d, device=dev, dtype=dt)
+        variants = {}
+        for name, be in backends.items():
+            def run(be=be, q=q, k=k, v=v, grad=grad):
+                from torch.nn.attention import sdpa_kernel
+
+                q.grad = k.grad = v.grad = None
+                with sdpa_kernel([be]):
+                    F.scaled_dot_product_attention(q, k, v).backward(grad)
+                return q.grad
+
+            variants[f"SDPA {name}, forward + backward"] = run
+        flops = 4 * images * heads * n * n * d * 3.5  # forward 2 GEMMs; backward 2.5x the forward
+        cases.append((f"training spatial self-attention, {side}x{side} ({n} tokens), {heads} heads x {d}", flops,
+                      variants))
+    return cases
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--frames", type=int, default=37)
     p.add_argument("--batch", type=int, default=3)
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("--only", default="attention,short,conv,geglu",
-                   help="comma-separated layer groups: attention, short (16/8-frame temporal attention), conv, geglu")
+                   help="comma-separated layer groups: attention, short (16/8-frame temporal attention), conv, "
+                        "geglu, train_attention (sd15 training shapes, forward + backward)")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     if not torch.cuda.is_available():
@@ -203,16 +239,17 @@ def main(argv=None) -> int:
     dev, dt = torch.device("cuda"), torch.bfloat16
     env = Env("cuda", dt)
     results = []
-    with torch.inference_mode():
-        groups = {"attention": lambda: attention_cases(args.frames, args.batch, dev, dt),
-                  "short": lambda: short_frames_cases(args.batch, dev, dt),
-                  "conv": lambda: temporal_conv_cases(args.frames, args.batch, dev, dt),
-                  "geglu": lambda: geglu_cases(dev, dt)}
-        for key in args.only.split(","):
-            if key not in groups:
-                p.error(f"unknown layer group {key!r}")
-            group = groups[key]
-            for name, flops, variants in group():
+    groups = {"attention": lambda: attention_cases(args.frames, args.batch, dev, dt),
+              "short": lambda: short_frames_cases(args.batch, dev, dt),
+              "conv": lambda: temporal_conv_cases(args.frames, args.batch, dev, dt),
+              "geglu": lambda: geglu_cases(dev, dt),
+              "train_attention": lambda: train_attention_cases(dev, dt)}
+    for key in args.only.split(","):
+        if key not in groups:
+            p.error(f"unknown layer group {key!r}")
+    for key in args.only.split(","):
+        with torch.inference_mode(not key.startswith("train")):
+            for name, flops, variants in groups[key]():
                 print(f"\n{name}  ({flops / 1e12:.2f} TFLOP)", flush=True)
                 ref = None
                 for vname, fn in variants.items():

@@ -97,4 +97,7 @@ def summarize(prof, steps: int, cuda: bool) -> str:
     lines += ["", "A phase whose host time is well above its GPU span is bound by the CPU (kernel launches).",
               "", f"operators and kernels by {'device' if cuda else 'host'} time (all steps):",
               prof.key_averages().table(sort_by=sort_by, row_limit=40, max_name_column_width=90)]
+    if cuda:  # where a CPU-bound step spends its host time
+        lines += ["", "operators by host time (all steps):",
+                  prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25, max_name_column_width=90)]
     return "\n".join(lines) + "\n"
