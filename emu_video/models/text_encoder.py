@@ -37,12 +37,19 @@ def resolve_text_encoder_path(spec: dict, root: Path | None = None, key: str = "
     return path if path.is_absolute() or root is None else root / path
 
 
-_CLAUSE_SPLIT = re.compile(r"\s+and\s+", re.IGNORECASE)
+# Words that open a noun phrase or a new subject. A clause boundary is an "and" followed by one of them:
+# "a red circle moves left and a blue square rises" splits, "a black and white cat" does not.
+_CLAUSE_OPENERS = (
+    "a", "an", "the", "this", "that", "these", "those", "another", "some", "each", "every", "one", "two",
+    "three", "four", "five", "its", "his", "her", "their", "my", "our", "your", "it", "he", "she", "they", "we",
+)
+_CLAUSE_SPLIT = re.compile(r"\s+and\s+(?=(?:" + "|".join(_CLAUSE_OPENERS) + r")\b)", re.IGNORECASE)
 
 
 def split_clauses(prompt: str, slots: int) -> list[str]:
-    """The texts of a prompt's `slots` clause tokens: the whole prompt, then its clauses (split at "and"),
-    the last slot taking any clauses beyond it; free slots repeat the whole prompt."""
+    """The texts of a prompt's `slots` clause tokens: the whole prompt, then its clauses (split at an "and"
+    that opens a new noun phrase: "... and a blue square", "... and it"), the last slot taking any clauses
+    beyond it; free slots repeat the whole prompt."""
     if slots < 1:
         return []
     parts = [p.strip() for p in _CLAUSE_SPLIT.split(prompt.strip()) if p.strip()] or [prompt]

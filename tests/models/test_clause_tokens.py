@@ -19,9 +19,16 @@ def test_split_clauses_whole_prompt_then_each_clause():
     p = "a red circle moves left and a blue square rises on a black background"
     assert split_clauses(p, 3) == [p, "a red circle moves left", "a blue square rises on a black background"]
     assert split_clauses("a red circle moves left", 3) == ["a red circle moves left"] * 3
-    assert split_clauses("a AND b and c", 3) == ["a AND b and c", "a", "b and c"]  # the last slot takes the rest
-    assert split_clauses("a and b", 4) == ["a and b", "a", "b", "a and b"]  # free slots: the whole prompt
-    assert split_clauses("a and b", 0) == []
+    three = "a cat AND a dog and the bird"
+    assert split_clauses(three, 3) == [three, "a cat", "a dog and the bird"]  # the last slot takes the rest
+    two = "a cat and a dog"
+    assert split_clauses(two, 4) == [two, "a cat", "a dog", two]  # free slots: the whole prompt
+    assert split_clauses(two, 0) == []
+    # "and" inside a noun phrase is no clause boundary
+    for whole in ("a black and white cat walks", "salt and pepper", "a cat runs back and forth"):
+        assert split_clauses(whole, 3) == [whole] * 3
+    assert split_clauses("a black and white cat walks and it sits", 3) == [
+        "a black and white cat walks and it sits", "a black and white cat walks", "it sits"]
 
 
 @pytest.fixture(scope="module")
