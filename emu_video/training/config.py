@@ -14,6 +14,7 @@ from typing import Any
 import tomllib
 
 from emu_video.errors import UserError
+from emu_video.shapes.datasets import IMAGE_TWO_OBJECT_FRACTION, VIDEO_TWO_OBJECT_FRACTION
 from emu_video.training import typed
 
 STAGE_DIR = Path(__file__).resolve().parent / "stages"
@@ -110,8 +111,8 @@ class DataSection:
 class ShapesSection:
     """Shapes World rendered on the fly (data.source = "shapes")."""
 
-    video_two_objects: float = 0.3  # share of two-object video clips
-    image_two_objects: float = 0.25  # share of two-object images
+    video_two_objects: float = VIDEO_TWO_OBJECT_FRACTION  # share of two-object video clips
+    image_two_objects: float = IMAGE_TWO_OBJECT_FRACTION  # share of two-object images
     # share of images that are first frames of clips, placed so their motions can play out and captioned
     # with those motions (the rest have motion-free captions)
     image_motion_captions: float = 0.0
