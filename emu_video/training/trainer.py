@@ -110,7 +110,8 @@ class Trainer:
         self._t_begin = time.monotonic()
         data_state = self._resume()
         self.stream = BatchStream(self.dataset, cfg.train.batch_size, par.rank, par.world_size, cfg.train.seed,
-                                  cfg.data.shuffle, cfg.data.num_workers, data_state)
+                                  cfg.data.shuffle, cfg.data.num_workers, data_state,
+                                  pin_memory=par.device.type == "cuda")
 
     # Checkpoints ------------------------------------------------------------------------------------------
     def _gather(self, pairs) -> dict[str, torch.Tensor]:
