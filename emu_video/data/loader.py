@@ -106,15 +106,11 @@ def collate(items: list[dict]) -> dict:
 class BatchStream:
     def __init__(self, dataset: Dataset, batch_size: int, rank: int = 0, world_size: int = 1, seed: int = 0,
                  shuffle: bool = True, num_workers: int = 0, state: dict | None = None,
-                 collate_fn: Callable[[list[dict]], dict] = collate, prefetch_factor: int = 2,
-                 pin_memory: bool = False):
+                 collate_fn: Callable[[list[dict]], dict] = collate, prefetch_factor: int = 2):
         if batch_size < 1:
             raise UserError(f"batch size must be at least 1, got {batch_size}")
         self.dataset, self.batch_size = dataset, int(batch_size)
         self.collate_fn, self.num_workers, self.prefetch_factor = collate_fn, int(num_workers), int(prefetch_factor)
-        # page-locked chunks (pinned by the loader's own thread): the trainer's non-blocking copies to the GPU
-        # then overlap with its work instead of holding the main thread
-        self.pin_memory = bool(pin_memory)
         state = state or {}
         self.position = SamplerState.from_dict(state)
         self.skipped: Counter = Counter(state.get("skipped", {}))
@@ -141,7 +137,7 @@ class BatchStream:
                           worker_init_fn=_worker_init, persistent_workers=False)
         chunks = _Chunks(self.dataset, self.collate_fn)
         yield from DataLoader(chunks, batch_size=None, sampler=_ChunkSampler(self.sampler, self.batch_size),
-                              collate_fn=_identity, pin_memory=self.pin_memory, **kwargs)
+                              collate_fn=_identity, **kwargs)
 
     def _advance(self, used: bool) -> None:
         """Move the stream position past one key (used or skipped)."""

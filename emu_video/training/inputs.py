@@ -50,8 +50,7 @@ class DiffusionInputs:
 
     def __call__(self, batch: dict) -> tuple[torch.Tensor, list[torch.Tensor]]:
         if "latents" in batch:
-            return (batch["latents"].to(self.device, non_blocking=True).float(),
-                    [t.to(self.device, non_blocking=True).float() for t in batch["text"]])
+            return batch["latents"].to(self.device).float(), [t.to(self.device).float() for t in batch["text"]]
         if self.vae is None:
             raise UserError("this run reads a latent cache but got a pixel batch")
         return self.encode_pixels(batch["pixels"]), self.encode_text(batch["caption"])

@@ -110,8 +110,7 @@ class Trainer:
         self._t_begin = time.monotonic()
         data_state = self._resume()
         self.stream = BatchStream(self.dataset, cfg.train.batch_size, par.rank, par.world_size, cfg.train.seed,
-                                  cfg.data.shuffle, cfg.data.num_workers, data_state,
-                                  pin_memory=par.device.type == "cuda")
+                                  cfg.data.shuffle, cfg.data.num_workers, data_state)
 
     # Checkpoints ------------------------------------------------------------------------------------------
     def _gather(self, pairs) -> dict[str, torch.Tensor]:

@@ -119,16 +119,3 @@ def test_a_batch_that_is_one_worker_chunk_is_handed_on_without_a_copy():
     stream = BatchStream(_Numbers(), batch_size=4, shuffle=False, state={"epoch": 0, "position": 1})
     batch = stream.next_batch()  # keys 1..4: one chunk, nothing skipped
     assert batch["x"].data_ptr() == stream._chunk["batch"]["x"].data_ptr()
-
-
-@pytest.mark.filterwarnings("ignore:.*pin_memory.*")
-def test_pinned_stream_gives_the_same_batches_with_skips_counted():
-    plain = BatchStream(_Numbers(), batch_size=4, shuffle=False)
-    pinned = BatchStream(_Numbers(), batch_size=4, shuffle=False, pin_memory=True, num_workers=2)
-    for _ in range(6):
-        x, y = plain.next_batch(), pinned.next_batch()
-        assert torch.equal(x["x"], y["x"]) and x["caption"] == y["caption"]
-        if torch.cuda.is_available():  # page-locked where a GPU makes that possible
-            assert y["x"].is_pinned()
-    assert pinned.skipped == plain.skipped == {"unreadable": 7}
-    pinned.close()
