@@ -55,6 +55,10 @@ class ConditionDropout:
         u = torch.rand(int(batch_size), generator=generator, device=draw_device, dtype=torch.float64)
         if device is not None:
             u = u.to(device)
+        return self.flags(u)
+
+    def flags(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(drop_text, drop_image)`` from one uniform in [0, 1) per sample (what :meth:`sample` draws)."""
         text_only = u < self.p_text
         image_only = (u >= self.p_text) & (u < self.p_text + self.p_image)
         both = (u >= self.p_text + self.p_image) & (u < self.p_text + self.p_image + self.p_both)

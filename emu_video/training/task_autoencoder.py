@@ -18,6 +18,7 @@ from torch import nn
 from emu_video.data.frames import model_pixels
 from emu_video.training.export import staged_folder
 from emu_video.training.tasks import Task
+from emu_video.training.train_state import SampleRandom
 
 
 class _ReconstructWithKL(nn.Module):
@@ -33,14 +34,14 @@ class _ReconstructWithKL(nn.Module):
         return self.vae.decode(z).sample, posterior.kl()
 
 
-def random_crops(x: torch.Tensor, side: int, generator: torch.Generator) -> torch.Tensor:
-    """One random side x side crop of each (3, H, W) image of the batch; the batch itself when side is 0
-    or the whole frame."""
+def random_crops(x: torch.Tensor, side: int, rng: SampleRandom) -> torch.Tensor:
+    """One random side x side crop of each (3, H, W) image of the batch (the frames of a sample draw from that
+    sample's stream); the batch itself when side is 0 or the whole frame."""
     b, _, h, w = x.shape
     if side <= 0 or (side >= h and side >= w):
         return x
-    top = torch.randint(0, h - side + 1, (b,), generator=generator, device=generator.device).tolist()
-    left = torch.randint(0, w - side + 1, (b,), generator=generator, device=generator.device).tolist()
+    top = rng.randint(0, h - side + 1, b).tolist()
+    left = rng.randint(0, w - side + 1, b).tolist()
     return torch.stack([x[i, :, t : t + side, l : l + side] for i, (t, l) in enumerate(zip(top, left))])
 
 
@@ -88,14 +89,14 @@ class AutoencoderTask(Task):
     def shard_units(self):
         return [*self.vae.encoder.down_blocks, *self.vae.decoder.up_blocks]
 
-    def loss(self, batch: dict, generator: torch.Generator) -> torch.Tensor:
+    def loss(self, batch: dict, rng: SampleRandom) -> torch.Tensor:
         x = model_pixels(batch["pixels"].to(self.device, non_blocking=True))
         if x.ndim == 5:  # (B, 3, T, H, W) clips: their frames
             x = x.transpose(1, 2).flatten(0, 1)
-        x = random_crops(x, self.cfg.autoencoder.crop, generator)
+        x = random_crops(x, self.cfg.autoencoder.crop, rng)
         self._recent = x[:8].detach().cpu()
         b, _, h, w = x.shape
-        noise = self.randn((b, self.vae.config.latent_channels, h // self.downscale, w // self.downscale), generator)
+        noise = self.randn((b, self.vae.config.latent_channels, h // self.downscale, w // self.downscale), rng)
         with self.autocast():
             recon, kl = self.net(x, noise)
         a = self.cfg.autoencoder

@@ -14,7 +14,6 @@ from emu_video.diffusion import (
     apply_image_dropout,
     apply_text_dropout,
     diffusion_loss,
-    sample_timesteps,
     training_target,
 )
 from emu_video.diffusion.conditioning import (
@@ -30,6 +29,7 @@ from emu_video.training.inputs import DiffusionInputs
 from emu_video.training.model_setup import ModelSource, load_unet
 from emu_video.training.profiling import phase
 from emu_video.training.tasks import Task
+from emu_video.training.train_state import SampleRandom
 
 
 class DiffusionTask(Task):
@@ -63,7 +63,7 @@ class DiffusionTask(Task):
         u = self.core
         return [*u.down_blocks, u.mid_block, *u.up_blocks]
 
-    def model_input(self, x0, xt, drop_image, generator) -> torch.Tensor:
+    def model_input(self, x0, xt, drop_image, rng: SampleRandom) -> torch.Tensor:
         raise NotImplementedError
 
     def to_channels_last(self) -> None:
@@ -71,16 +71,16 @@ class DiffusionTask(Task):
         if self.inputs.vae is not None and self.inputs.vae.compiled:  # eager GroupNorm would copy to NCHW
             self.inputs.vae.to_channels_last(True)
 
-    def loss(self, batch: dict, generator: torch.Generator) -> torch.Tensor:
+    def loss(self, batch: dict, rng: SampleRandom) -> torch.Tensor:
         with phase("encode"):  # latents and text states (VAE and text encoders, unless precomputed)
             x0, contexts = self.inputs(batch)
         b = x0.shape[0]
-        noise = self.randn(x0.shape, generator)
-        t = sample_timesteps(b, self.schedule.num_train_timesteps, generator).to(self.device)
-        drop_text, drop_image = self.dropout.sample(b, generator)
+        noise = self.randn(x0.shape, rng)
+        t = rng.randint(0, self.schedule.num_train_timesteps).to(self.device)
+        drop_text, drop_image = self.dropout.flags(rng.rand())
         xt = add_noise(x0, noise, t, self.alphas)
         contexts = apply_text_dropout(contexts, self.inputs.null(), drop_text.to(self.device))
-        sample = self.model_input(x0, xt, drop_image.to(self.device), generator)
+        sample = self.model_input(x0, xt, drop_image.to(self.device), rng)
         with self.autocast(), phase("unet_forward"):
             out = self.net(sample, t, contexts, use_temporal=self.use_temporal)
         return diffusion_loss(out.float(), training_target(x0, noise, t, self.schedule))
@@ -131,7 +131,7 @@ class TextToImageTask(DiffusionTask):
         for _, p in unet.video_named_parameters():
             p.requires_grad_(False)
 
-    def model_input(self, x0, xt, drop_image, generator):
+    def model_input(self, x0, xt, drop_image, rng):
         return xt
 
     def sample(self, model_dir: Path, out_stem: Path, prompts: list[str], steps: int, seed: int) -> list[Path]:
@@ -147,7 +147,7 @@ class TextToImageTask(DiffusionTask):
 class VideoTask(DiffusionTask):
     """Image-to-video F: the clip's first frame (latent) is the explicit image condition."""
 
-    def model_input(self, x0, xt, drop_image, generator):
+    def model_input(self, x0, xt, drop_image, rng):
         cond, mask = first_frame_condition(x0[:, :, 0], x0.shape[2])
         cond, mask = apply_image_dropout(cond, mask, drop_image)
         return unet_input(xt, cond, mask)
@@ -162,12 +162,11 @@ class InterpolationTask(DiffusionTask):
 
     schedule_slot = "interpolation_schedule"
 
-    def model_input(self, x0, xt, drop_image, generator):
+    def model_input(self, x0, xt, drop_image, rng):
         i = self.cfg.interpolation
         known = x0[:, :, interpolation_positions(i.input_frames, i.factor, i.pad)]
-        t_aug = torch.randint(0, i.noise_aug_max + 1, (x0.shape[0],), generator=generator,
-                              device=generator.device).to(self.device)
-        known = add_noise(known, self.randn(known.shape, generator), t_aug, self.alphas)
+        t_aug = rng.randint(0, i.noise_aug_max + 1).to(self.device)
+        known = add_noise(known, self.randn(known.shape, rng), t_aug, self.alphas)
         cond, mask = interpolation_condition(known, i.factor, i.pad)
         cond, mask = apply_image_dropout(cond, mask, drop_image)
         return unet_input(xt, cond, mask)

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from emu_video.training.config import TrainingConfig
+from emu_video.training.train_state import SampleRandom
 
 
 class Task:
@@ -44,7 +45,7 @@ class Task:
     def to_channels_last(self) -> None:
         """Run the network (and the frozen encoders) on channels-last frames; a no-op where unsupported."""
 
-    def loss(self, batch: dict, generator: torch.Generator) -> torch.Tensor:
+    def loss(self, batch: dict, rng: SampleRandom) -> torch.Tensor:
         raise NotImplementedError
 
     def export(self, model_dir: Path, weights: dict[str, torch.Tensor]) -> None:
@@ -54,9 +55,9 @@ class Task:
     def sample(self, model_dir: Path, out_stem: Path, prompts: list[str], steps: int, seed: int) -> list[Path]:
         return []
 
-    def randn(self, shape, generator: torch.Generator) -> torch.Tensor:
-        """Noise from the step's generator (on the training device)."""
-        return torch.randn(tuple(shape), generator=generator, device=generator.device).to(self.device)
+    def randn(self, shape, rng: SampleRandom) -> torch.Tensor:
+        """Noise of the micro-batch's samples (see `SampleRandom`), on the training device."""
+        return rng.randn(tuple(shape)).to(self.device)
 
 
 def build_task(cfg: TrainingConfig, device: torch.device, autocast_dtype: torch.dtype | None,

@@ -1,10 +1,11 @@
-"""Optimizer state and random-number state as safetensors / JSON (never pickle), for exact resumption."""
+"""Optimizer state and random-number state as safetensors / JSON (never pickle), for exact resumption, and
+the per-sample random draws of a training step."""
 
 from __future__ import annotations
 
 import base64
 import random
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -79,9 +80,45 @@ def set_rng_state(d: dict) -> None:
         torch.cuda.set_rng_state(_unb64(d["cuda"]))
 
 
-def step_generator(seed: int, rank: int, step: int, micro: int = 0, device: torch.device | str = "cpu"
-                   ) -> torch.Generator:
-    """The noise / timestep / dropout stream of one micro-step of one rank, on the training device: a pure
-    function of its position, so resuming at any step draws exactly what the uninterrupted run drew."""
-    mixed = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(rank), int(step), int(micro)]).generate_state(2)
+def keyed_generator(key: Sequence[int], device: torch.device | str = "cpu") -> torch.Generator:
+    """A generator on `device` seeded from a tuple of integers (mixed, so nearby keys give unrelated streams)."""
+    mixed = np.random.SeedSequence([int(k) & 0xFFFFFFFF for k in key]).generate_state(2)
     return torch.Generator(device).manual_seed((int(mixed[0]) & 0x7FFFFFFF) << 32 | int(mixed[1]))
+
+
+class SampleRandom:
+    """The random draws of one micro-batch (noise, timesteps, dropout, augmentation, crops), made per sample
+    from a stream keyed by (seed, step, the sample's dataset index).
+
+    What a sample draws therefore does not depend on how the global batch is split: two processes of
+    batch B, one process of batch 2B, or one of batch B with two accumulation micro-steps all draw the same
+    noise for the same sample, and so reach the same losses. It is also a pure function of the step, so a
+    resumed run draws exactly what the uninterrupted run drew. Every draw returns `rows` values per call
+    split evenly over the samples (e.g. the frames of each clip), on the generators' device.
+    """
+
+    def __init__(self, seed: int, step: int, indices: Sequence[int], device: torch.device | str = "cpu"):
+        if not len(indices):
+            raise ValueError("a micro-batch without samples has nothing to draw for")
+        self.device = torch.device(device)
+        self.generators = [keyed_generator((seed, step, int(i)), self.device) for i in indices]
+
+    def __len__(self) -> int:
+        return len(self.generators)
+
+    def _per_sample(self, rows: int) -> int:
+        if rows % len(self.generators):
+            raise ValueError(f"{rows} rows do not split evenly over {len(self.generators)} samples")
+        return rows // len(self.generators)
+
+    def randn(self, shape: Sequence[int]) -> torch.Tensor:
+        k = self._per_sample(int(shape[0]))
+        return torch.cat([torch.randn((k, *shape[1:]), generator=g, device=self.device) for g in self.generators])
+
+    def randint(self, low: int, high: int, rows: int | None = None) -> torch.Tensor:
+        k = self._per_sample(len(self) if rows is None else rows)
+        return torch.cat([torch.randint(low, high, (k,), generator=g, device=self.device) for g in self.generators])
+
+    def rand(self, rows: int | None = None, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        k = self._per_sample(len(self) if rows is None else rows)
+        return torch.cat([torch.rand(k, generator=g, device=self.device, dtype=dtype) for g in self.generators])

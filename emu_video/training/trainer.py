@@ -27,11 +27,11 @@ from emu_video.training.parallel import Parallel
 from emu_video.training.profiling import StepProfiler, phase
 from emu_video.training.tasks import build_task
 from emu_video.training.train_state import (
+    SampleRandom,
     load_optimizer_tensors,
     optimizer_tensors,
     rng_state,
     set_rng_state,
-    step_generator,
 )
 
 CHECKPOINT_FORMAT = 1
@@ -210,10 +210,11 @@ class Trainer:
         for micro in range(self.accum):
             with phase("data"):
                 batch = self.stream.next_batch()
-            indices += [int(i) for i in batch.get("index", [])]
-            g = step_generator(cfg.train.seed, par.rank, self.step, micro, par.device)
+            keys = [int(i) for i in batch["index"]]
+            indices += keys
+            rng = SampleRandom(cfg.train.seed, self.step, keys, par.device)  # per sample: any split, same draws
             with par.no_sync(self.task.net, micro < self.accum - 1), phase("forward_backward"):
-                loss = self.task.loss(batch, g)
+                loss = self.task.loss(batch, rng)
                 with phase("backward"):
                     (loss / self.accum).backward()
             total += loss.detach().float()

@@ -7,11 +7,11 @@ from emu_video.training.checkpoint import CheckpointStore, read_state, read_tens
 from emu_video.training.ema import EMA
 from emu_video.training.lr import warmup_constant
 from emu_video.training.train_state import (
+    SampleRandom,
     load_optimizer_tensors,
     optimizer_tensors,
     rng_state,
     set_rng_state,
-    step_generator,
 )
 
 
@@ -71,10 +71,22 @@ def test_rng_state_is_json_and_restores():
     a = torch.rand(3)
     set_rng_state(state)
     assert torch.equal(torch.rand(3), a)
-    g1, g2 = step_generator(0, 0, 5, 1), step_generator(0, 0, 5, 1)
-    assert torch.equal(torch.randn(4, generator=g1), torch.randn(4, generator=g2))
-    assert not torch.equal(torch.randn(4, generator=step_generator(0, 1, 5, 1)),
-                           torch.randn(4, generator=step_generator(0, 0, 5, 1)))
+
+
+def test_sample_draws_depend_on_the_sample_not_on_how_the_batch_is_split():
+    whole = SampleRandom(0, 5, [3, 8, 1, 6])
+    halves = [SampleRandom(0, 5, [3, 8]), SampleRandom(0, 5, [1, 6])]
+    assert torch.equal(whole.randn((4, 2, 3)), torch.cat([h.randn((2, 2, 3)) for h in halves]))
+    whole, halves = SampleRandom(0, 5, [3, 8, 1, 6]), [SampleRandom(0, 5, [3, 8]), SampleRandom(0, 5, [1, 6])]
+    assert torch.equal(whole.randint(0, 1000), torch.cat([h.randint(0, 1000) for h in halves]))
+    assert torch.equal(whole.rand(8), torch.cat([h.rand(4) for h in halves]))  # 2 rows per sample (frames)
+    # another step, seed or sample draws something else; the same key draws the same again
+    noise = SampleRandom(0, 5, [3]).randn((1, 16))
+    assert torch.equal(SampleRandom(0, 5, [3]).randn((1, 16)), noise)
+    for other in (SampleRandom(0, 6, [3]), SampleRandom(1, 5, [3]), SampleRandom(0, 5, [4])):
+        assert not torch.equal(other.randn((1, 16)), noise)
+    with pytest.raises(ValueError, match="split evenly"):
+        SampleRandom(0, 5, [1, 2]).randn((3, 4))
 
 
 def test_warmup_then_constant_and_ema():

@@ -7,13 +7,13 @@ import torch
 from train_helpers import FAST
 
 from emu_video.training.config import load_config
-from emu_video.training.train_state import step_generator
+from emu_video.training.train_state import SampleRandom
 from emu_video.training.trainer import Trainer
 
 
 def _fixed_batch_loss(trainer, batch) -> float:
     with torch.no_grad():
-        return sum(float(trainer.task.loss(batch, step_generator(1234, 0, k))) for k in range(16)) / 16
+        return sum(float(trainer.task.loss(batch, SampleRandom(1234, k, batch["index"]))) for k in range(16)) / 16
 
 
 def test_loss_on_a_fixed_batch_goes_down(tmp_path, media_dir, micro_model_dir):

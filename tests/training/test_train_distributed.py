@@ -1,5 +1,5 @@
 """The same entry point under torchrun: two CPU processes (gloo) see different data and end with
-identical weights, with DDP and with FSDP2."""
+identical weights, with DDP and with FSDP2, and train as one process does with the same global batch."""
 
 import json
 import os
@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from train_helpers import FAST, metrics
+import torch
+from train_helpers import FAST, metrics, run_stage
 
 from emu_video.models import VideoUNet
 from emu_video.pipelines.components import ModelIndex
@@ -43,3 +44,22 @@ def test_two_processes_share_the_data_and_agree_on_the_weights(tmp_path, media_d
     assert state["world_size"] == 2 and len(state["data"]) == 2
     model = out / "model"
     VideoUNet.from_pretrained(model / ModelIndex.load(model).unet)
+
+    # One process with the same global batch (2 clips in one micro-batch, or 1 clip in each of 2
+    # accumulation steps) draws the same noise for the same clips (per-sample randomness) and so follows the
+    # same losses and reaches the same weights.
+    two = metrics(out)
+    for name, extra in (("one-batch", ["train.batch_size=2"]), ("accumulated", ["train.batch_size=1",
+                                                                                "train.grad_accum=2"])):
+        single = run_stage("video_256", tmp_path / name, f"model.init={json.dumps(str(micro_model_dir))}",
+                           f"data.manifest={json.dumps(str(media_dir / 'videos.jsonl'))}", "data.num_frames=4",
+                           "train.max_steps=3", "train.checkpoint_every=2", *extra)
+        one = metrics(tmp_path / name)
+        for step in (1, 2, 3):
+            assert one[step]["loss"] == pytest.approx(two[step]["loss"], rel=1e-5, abs=1e-6), (name, step)
+        ref = VideoUNet.from_pretrained(model / ModelIndex.load(model).unet).state_dict()
+        got = VideoUNet.from_pretrained(tmp_path / name / "model" / ModelIndex.load(tmp_path / name / "model").unet
+                                        ).state_dict()
+        for key, value in ref.items():
+            torch.testing.assert_close(got[key], value, rtol=1e-4, atol=1e-5, msg=f"{name}: {key}")
+        assert single.step == 3
