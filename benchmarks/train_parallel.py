@@ -8,7 +8,11 @@ with --resume-nproc, under another number of processes), and prints a table and 
 - per-GPU throughput (samples/s, median over the steps after --warmup) and peak memory per GPU;
 - the losses of the first steps of each strategy side by side (the same seed and data: they should agree
   within bf16 noise);
-- whether each cross-resumed run went on from the step where the other stopped.
+- whether each cross-resumed run went on from the step where the other stopped;
+- with more than one process (--baseline): one process with the same global batch (--batch per
+  micro-step, grad_accum = --nproc). Training draws its randomness per sample, so its losses should equal
+  the multi-process ones within bf16 noise; its samples/s is the reference for the scaling efficiency
+  (per-GPU throughput with N processes / the one process's).
 
 The model folder (`sd15` U-Net, a Stable-Diffusion-shaped VAE, a CLIP-L-shaped text encoder, all random)
 is written once under --work; only a tokenizer folder must be given (`--tokenizer`, e.g. the one the
@@ -55,6 +59,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="auto | cuda | cpu (cpu: gloo, for a smoke run)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a training-config override for every run (e.g. train.compile=blocks); repeatable")
+    p.add_argument("--baseline", choices=("auto", "on", "off"), default="auto",
+                   help="also run one process with the same global batch (--batch, grad_accum = --nproc) for the "
+                        "loss comparison and the scaling efficiency (auto: when --nproc > 1)")
     p.add_argument("--run-timeout-s", type=float, default=900)
     p.add_argument("--out", type=Path, default=None, help="JSON output")
     return p.parse_args(argv)
@@ -106,11 +113,12 @@ def write_model(args: argparse.Namespace) -> Path:
     return folder
 
 
-def train(args: argparse.Namespace, model: Path, out: Path, strategy: str, nproc: int, max_steps: int) -> dict:
+def train(args: argparse.Namespace, model: Path, out: Path, strategy: str, nproc: int, max_steps: int,
+          accum: int = 1) -> dict:
     overrides = [
         f"model.init={model}", "data.source=shapes", f"data.resolution={args.resolution}",
         f"data.num_frames={args.frames}", f"data.num_workers={args.workers}", f"train.batch_size={args.batch}",
-        "train.global_batch_size=0", "train.grad_accum=1", f"train.max_steps={max_steps}",
+        "train.global_batch_size=0", f"train.grad_accum={accum}", f"train.max_steps={max_steps}",
         f"train.checkpoint_every={args.steps}", f"train.output_dir={json.dumps(str(out))}",
         "train.export_on_stop=false", "train.export_dtype=bfloat16", "optim.warmup_steps=1",
         f"parallel.strategy={strategy}", "log.progress=false", "log.tensorboard=false", "log.every=1",
@@ -128,12 +136,12 @@ def train(args: argparse.Namespace, model: Path, out: Path, strategy: str, nproc
     log = out / "logs" / "metrics.jsonl"
     records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
     steps = {int(r["step"]): r for r in records if "step" in r and "loss" in r}
-    result = {"strategy": strategy, "nproc": nproc, "rc": proc.returncode, "wall_s": wall,
+    result = {"strategy": strategy, "nproc": nproc, "grad_accum": accum, "rc": proc.returncode, "wall_s": wall,
               "steps": sorted(steps), "losses": {s: steps[s]["loss"] for s in sorted(steps)}}
     timed = [steps[s]["step_seconds"] for s in sorted(steps) if s > args.warmup]
     if timed:
         step_s = statistics.median(timed)
-        result.update(step_s=step_s, samples_per_s_per_gpu=args.batch / step_s,
+        result.update(step_s=step_s, samples_per_s_per_gpu=args.batch * accum / step_s,
                       max_memory_gib=max(steps[s].get("max_memory_gib", 0.0) for s in steps))
     if proc.returncode != 0:
         result["error"] = (proc.stderr or proc.stdout)[-3000:]
@@ -148,7 +156,7 @@ def main(argv=None) -> int:
     model = write_model(args)
     print(f"model folder {model} ready after {time.perf_counter() - t0:.0f} s", flush=True)
     strategies = [s for s in args.strategies.split(",") if s]
-    runs, resumed = {}, []
+    runs, resumed, baseline, compared = {}, [], None, {}
 
     def save() -> None:  # after every run, so that a run cut off by a time limit still leaves the others
         if args.out:
@@ -156,6 +164,7 @@ def main(argv=None) -> int:
             args.out.write_text(json.dumps({
                 "command": " ".join(sys.argv), "overrides": args.set, "unet": args.unet, "batch_per_gpu": args.batch,
                 "frames": args.frames, "resolution": args.resolution, "runs": runs, "resumed": resumed,
+                "baseline": baseline, "compared": compared,
                 "device": _device_name(),
             }, indent=1))
 
@@ -189,6 +198,29 @@ def main(argv=None) -> int:
             if r["rc"] != 0:
                 print(r["error"], flush=True)
             save()
+    if args.baseline == "on" or (args.baseline == "auto" and args.nproc > 1):
+        # one process, the same global batch: the per-sample randomness makes its losses the multi-process ones
+        out = args.work / f"baseline-1-accum-{args.nproc}"
+        shutil.rmtree(out, ignore_errors=True)
+        baseline = train(args, model, out, "ddp", 1, args.steps, accum=args.nproc)
+        print(f"[baseline x1, grad_accum {args.nproc}] rc {baseline['rc']}, "
+              f"{baseline.get('samples_per_s_per_gpu', float('nan')):.2f} samples/s, "
+              f"peak {baseline.get('max_memory_gib', float('nan')):.1f} GiB", flush=True)
+        if baseline["rc"] != 0:
+            print(baseline["error"], flush=True)
+        for strategy, r in runs.items():
+            common = [k for k in r["losses"] if k in baseline["losses"]][:6]
+            compared[strategy] = c = {
+                "max_rel_loss_diff_first_steps": max((abs(r["losses"][k] - baseline["losses"][k])
+                                                      / abs(baseline["losses"][k]) for k in common), default=None),
+                "scaling_efficiency": (r["samples_per_s_per_gpu"] / baseline["samples_per_s_per_gpu"]
+                                       if "samples_per_s_per_gpu" in r and "samples_per_s_per_gpu" in baseline
+                                       else None),
+            }
+            print(f"[{strategy} x{args.nproc} vs one process] losses of the first steps within "
+                  f"{c['max_rel_loss_diff_first_steps'] or float('nan'):.2e} (relative); per-GPU throughput "
+                  f"{c['scaling_efficiency'] or float('nan'):.3f} of one process's", flush=True)
+        save()
     first = range(1, min(args.steps, 6) + 1)
     print("\n| strategy | GPUs | samples/s per GPU | peak GiB per GPU | " +
           " | ".join(f"loss step {s}" for s in first) + " |")
@@ -197,7 +229,12 @@ def main(argv=None) -> int:
         losses = " | ".join(f"{r['losses'].get(s, float('nan')):.5f}" for s in first)
         print(f"| {strategy} | {r['nproc']} | {r.get('samples_per_s_per_gpu', float('nan')):.2f} | "
               f"{r.get('max_memory_gib', float('nan')):.1f} | {losses} |")
-    ok = all(r["rc"] == 0 for r in runs.values()) and all(r["went_on"] for r in resumed)
+    if baseline is not None:
+        losses = " | ".join(f"{baseline['losses'].get(s, float('nan')):.5f}" for s in first)
+        print(f"| one process, grad_accum {args.nproc} | 1 | {baseline.get('samples_per_s_per_gpu', float('nan')):.2f} | "
+              f"{baseline.get('max_memory_gib', float('nan')):.1f} | {losses} |")
+    ok = (all(r["rc"] == 0 for r in runs.values()) and all(r["went_on"] for r in resumed)
+          and (baseline is None or baseline["rc"] == 0))
     return 0 if ok else 1
 
 
