@@ -48,12 +48,10 @@ def resolve_precision(cfg: TrainingConfig, device: torch.device, strategy: str):
         p = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
     autocast = torch.bfloat16 if p == "bf16" else None
     frozen = cfg.train.frozen_dtype
-    if frozen == "auto":
-        frozen = "bf16" if autocast is not None and strategy != "fsdp" else "fp32"
+    if frozen == "auto":  # under FSDP too: its shards of frozen weights are then bf16, gathered without a cast
+        frozen = "bf16" if autocast is not None else "fp32"
     if frozen == "bf16" and autocast is None:
         raise UserError("train.frozen_dtype=bf16 needs train.precision=bf16 (bf16 weights need bf16 autocast)")
-    if frozen == "bf16" and strategy == "fsdp":
-        raise UserError("with FSDP the frozen weights are sharded instead: use train.frozen_dtype=fp32 or auto")
     return autocast, torch.bfloat16 if frozen == "bf16" else torch.float32
 
 
@@ -83,6 +81,7 @@ class Trainer:
         self.out = Path(cfg.train.output_dir)
         setup_logging(self.out / "logs", par.rank)
         self.autocast, frozen_dtype = resolve_precision(cfg, par.device, par.strategy)
+        self.frozen_dtype = frozen_dtype
         self.accum = grad_accum_steps(cfg, par.world_size)
         self.src = model_source(cfg) if cfg.is_diffusion else None
         self.dataset, inputs = build_data(cfg, self.src, par.device, frozen_dtype)
@@ -258,6 +257,7 @@ class Trainer:
         samples_per_step = t.batch_size * self.accum * par.world_size
         profiler = StepProfiler(self.out / "logs", par.rank, cfg.log.profile_from, cfg.log.profile_steps, par.device)
         precision = "bf16 autocast" if self.autocast is not None else "fp32"
+        precision += f", frozen weights {str(self.frozen_dtype).removeprefix('torch.')}"
         fb.message(f"{cfg.stage.kind} stage: {par.describe()}, {precision}, "
                    f"{sum(p.numel() for _, p in self.named):,} trainable "
                    f"parameters, {samples_per_step} samples/step ({t.batch_size} x {self.accum} accumulation x "

@@ -63,3 +63,28 @@ def test_two_processes_share_the_data_and_agree_on_the_weights(tmp_path, media_d
         for key, value in ref.items():
             torch.testing.assert_close(got[key], value, rtol=1e-4, atol=1e-5, msg=f"{name}: {key}")
         assert single.step == 3
+
+
+def test_fsdp_shards_bf16_frozen_weights_under_bf16_precision(tmp_path, media_dir, micro_model_dir):
+    """Frozen weights stay bf16 under FSDP (half the shard memory, gathered without a cast) while the trainable
+    ones are fp32: two processes train and agree on the weights."""
+    from emu_video.training.config import load_config
+    from emu_video.training.trainer import resolve_precision
+
+    cfg = load_config("video_256", ["data.manifest=d.jsonl", "model.init=m", "train.precision=bf16",
+                                    "parallel.strategy=fsdp"])
+    assert resolve_precision(cfg, torch.device("cpu"), "fsdp")[1] == torch.bfloat16
+    out = tmp_path / "fsdp-bf16"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "emu_video.cli.main", "train", "--config", "video_256", *FAST,
+           f"train.output_dir={json.dumps(str(out))}", f"model.init={json.dumps(str(micro_model_dir))}",
+           f"data.manifest={json.dumps(str(media_dir / 'videos.jsonl'))}", "data.num_frames=4",
+           "train.batch_size=1", "train.max_steps=2", "log.rank_logs=true", "train.precision=bf16",
+           "parallel.strategy=fsdp", "parallel.backend=gloo"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "bf16 autocast, frozen weights bfloat16" in done.stdout + done.stderr
+    final = [[rec for rec in _records(out / "logs" / f"rank-{r}.jsonl") if rec.get("final")][-1] for r in (0, 1)]
+    assert final[0]["weights_sha256"] == final[1]["weights_sha256"]
+    assert sorted(metrics(out)) == [1, 2]
