@@ -41,7 +41,7 @@ class TrainingDiverged(UserError):
     """The loss stayed NaN/Inf for too many steps in a row."""
 
 
-def resolve_precision(cfg: TrainingConfig, device: torch.device, strategy: str):
+def resolve_precision(cfg: TrainingConfig, device: torch.device):
     """(autocast dtype or None, dtype of the frozen weights)."""
     p = cfg.train.precision
     if p == "auto":
@@ -80,7 +80,7 @@ class Trainer:
         self.par = par = parallel or Parallel(cfg.parallel.strategy, cfg.parallel.backend, cfg.train.device)
         self.out = Path(cfg.train.output_dir)
         setup_logging(self.out / "logs", par.rank)
-        self.autocast, frozen_dtype = resolve_precision(cfg, par.device, par.strategy)
+        self.autocast, frozen_dtype = resolve_precision(cfg, par.device)
         self.frozen_dtype = frozen_dtype
         self.accum = grad_accum_steps(cfg, par.world_size)
         self.src = model_source(cfg) if cfg.is_diffusion else None

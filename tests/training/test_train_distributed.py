@@ -73,7 +73,7 @@ def test_fsdp_shards_bf16_frozen_weights_under_bf16_precision(tmp_path, media_di
 
     cfg = load_config("video_256", ["data.manifest=d.jsonl", "model.init=m", "train.precision=bf16",
                                     "parallel.strategy=fsdp"])
-    assert resolve_precision(cfg, torch.device("cpu"), "fsdp")[1] == torch.bfloat16
+    assert resolve_precision(cfg, torch.device("cpu"))[1] == torch.bfloat16
     out = tmp_path / "fsdp-bf16"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "emu_video.cli.main", "train", "--config", "video_256", *FAST,
