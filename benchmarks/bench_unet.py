@@ -330,7 +330,7 @@ class Bench:
                 opt.step()
 
             r = self.measure("train", "train_peer", "diffusers UNetMotionModel (fp32 weights, bf16 autocast)",
-                             shape(s.train_batch, s.train_frames), peer_step, flops, iters=min(args.iters, 5), need_s=20,
+                             shape(s.train_batch, s.train_frames), peer_step, flops, iters=args.iters, need_s=20,
                              extra={"batch": s.train_batch, "trainable_params": sum(p.numel() for p in params)})
             peer_peak = r.get("peak_alloc_gib") if r else None
             del opt, params
@@ -435,7 +435,7 @@ class Bench:
 
                 flops = int(flops_per_sample * batch) if flops_per_sample else None
                 note = "FLOPs without recomputation" if ckpt else ""
-                self.measure(section, key, label, shape(batch, frames), step, flops, iters=min(args.iters, 5),
+                self.measure(section, key, label, shape(batch, frames), step, flops, iters=args.iters,
                              need_s=90 if compiled else 20, notes=note,
                              extra={"batch": batch, "trainable_params": sum(p.numel() for p in params),
                                     "checkpointing": ckpt, "config": config})

@@ -22,6 +22,7 @@ import argparse
 import ast
 import contextlib
 import fcntl
+import gc
 import json
 import os
 import sys
@@ -170,6 +171,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="--train with compiled regions keeping this share of activations (set_compile memory_budget)")
     p.add_argument("--no-frames-kernel", action="store_true",
                    help="temporal self-attention through SDPA instead of the fused short-sequence kernel")
+    p.add_argument("--no-channels-last-grad", action="store_true",
+                   help="training: temporal convolutions take their output gradient in whatever layout it comes")
+    p.add_argument("--blocks-only", action="store_true",
+                   help="--compile blocks without the resamplers and the input/output heads")
+    p.add_argument("--gc-freeze", action="store_true",
+                   help="gc.freeze() after the warm-up: Python's cyclic collector then skips the objects that exist "
+                        "by then (a host-bound step's time varies with full collections over them)")
     p.add_argument("--iters", type=int, default=6, help="timed steps")
     p.add_argument("--profile-steps", type=int, default=2)
     p.add_argument("--trace-kernel", default=None, metavar="SUBSTRING",
@@ -235,7 +243,9 @@ def run(args: argparse.Namespace) -> int:
     label = args.label or "+".join(
         (["train"] if args.train else []) + (["ckpt"] if args.checkpointing else [])
         + ([f"budget{args.memory_budget}"] if args.memory_budget is not None else [])
-        + [args.compile, args.inductor_mode, *args.inductor_config] + (["sdpa-temporal"] if args.no_frames_kernel else []))
+        + [args.compile, args.inductor_mode, *args.inductor_config] + (["sdpa-temporal"] if args.no_frames_kernel else [])
+        + (["any-grad-layout"] if args.no_channels_last_grad else []) + (["blocks-only"] if args.blocks_only else [])
+        + (["gc-freeze"] if args.gc_freeze else []))
     env = Env(args.device, torch.bfloat16 if args.device != "cpu" else torch.float32)
     if env.cuda:
         torch.backends.cudnn.benchmark = True
@@ -256,8 +266,18 @@ def run(args: argparse.Namespace) -> int:
                                      cuda_graphs=args.cuda_graphs and env.cuda)
     if args.no_frames_kernel:
         model.set_fast_paths(True, frames_kernel=False)
+    if args.no_channels_last_grad:
+        from emu_video.models.temporal import TemporalConv
+
+        TemporalConv.channels_last_grad = False
     if args.compile != "none":
         model.set_compile(args.compile, dynamic=False, **kwargs)  # static shapes, as optimize_for_inference
+    if args.blocks_only and args.compile == "blocks":  # as before the resamplers and heads were regions too
+        from emu_video.models.fast import uncompile_regions
+        from emu_video.models.resnet import Downsample, Upsample
+
+        uncompile_regions([m for m in model.modules() if isinstance(m, (Downsample, Upsample))])
+        model._compiled_heads = None
     t0 = time.perf_counter()
     with contextlib.nullcontext() if args.train else torch.inference_mode():
         fn()
@@ -269,6 +289,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"[{label}] compiled and warm after {time.perf_counter() - t0:.0f} s", flush=True)
         with exclusive(args.sync_dir, args.sync_n, label, args.sync_wait_s):
             env.reset_peak()
+            if args.gc_freeze:  # everything alive now (compiled code, caches) leaves the collector's generations
+                gc.collect()
+                gc.freeze()
             timing = time_steps(env, fn, 1, args.iters, max_seconds=60)
             peak = env.peak()
             from torch.profiler import ProfilerActivity, profile

@@ -14,6 +14,23 @@ from emu_video.models.attention import Attention, FeedForward
 from emu_video.models.embeddings import sinusoidal_embedding
 
 
+class _ChannelsLastGrad(torch.autograd.Function):
+    """Identity whose backward hands the gradient on in channels-last memory.
+
+    The temporal convolution's backward runs cuDNN on the (B, C, T, H*W) view of its output gradient, in
+    the layout of its input: channels-last. A gradient that arrives in another layout (a compiled region's
+    backward chooses its own) is copied first; asking for channels-last here lets the compiler write the
+    gradient in that layout where it is produced."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad.contiguous(memory_format=torch.channels_last)
+
+
 class TemporalConv(nn.Module):
     """1D convolution over time per pixel (a (k,1,1) Conv3d), initialised to the identity kernel.
 
@@ -21,6 +38,7 @@ class TemporalConv(nn.Module):
     """
 
     fast_path = True
+    channels_last_grad = True  # training on channels-last frames: see _ChannelsLastGrad
 
     def __init__(self, channels: int, kernel_size: int = 3):
         super().__init__()
@@ -49,7 +67,11 @@ class TemporalConv(nn.Module):
         v = x.reshape(b, num_frames, c, h * w).transpose(1, 2)
         k = self.conv.kernel_size[0]
         v = F.conv2d(v, self.conv.weight.squeeze(-1), self.conv.bias, padding=(k // 2, 0))
-        return v.transpose(1, 2).reshape(bt, c, h, w)
+        out = v.transpose(1, 2).reshape(bt, c, h, w)
+        if (self.channels_last_grad and out.requires_grad and torch.is_grad_enabled()
+                and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()):
+            out = _ChannelsLastGrad.apply(out)
+        return out
 
 
 class TemporalTransformerBlock(nn.Module):

@@ -25,7 +25,7 @@ from emu_video.models.fast import (
     raise_compile_limits,
     uncompile_regions,
 )
-from emu_video.models.resnet import ResnetBlock
+from emu_video.models.resnet import Downsample, ResnetBlock, Upsample
 from emu_video.models.temporal import TemporalConv, TemporalTransformer
 
 # Parameters whose names contain one of these belong to the video model (trainable); the rest are the
@@ -79,6 +79,7 @@ class VideoUNet(nn.Module):
         self.compile_image_model = True
         self.compile_memory_budget: float | None = None
         self._compiled_forward = None
+        self._compiled_heads: tuple | None = None  # the input and output heads, compiled with "blocks"
         self._cuda_graphs: CudaGraphCache | None = None
 
     # Parameter groups ---------------------------------------------------------------------------------
@@ -162,8 +163,9 @@ class VideoUNet(nn.Module):
         return self
 
     def _regions(self) -> list[nn.Module]:
-        # The resamplers are a convolution and a bias: nothing for a compiler to fuse.
-        kinds = (ResnetBlock, SpatialTransformer, TemporalTransformer)
+        # The resamplers too: a convolution, its temporal twin and, going up, the nearest-neighbour upsampling
+        # (compiled, the temporal convolution's backward gets its gradient in the layout it needs).
+        kinds = (ResnetBlock, SpatialTransformer, TemporalTransformer, Downsample, Upsample)
         return [m for m in self.modules() if isinstance(m, kinds)]
 
     def set_compile(
@@ -192,11 +194,14 @@ class VideoUNet(nn.Module):
         if memory_budget is not None and not 0.0 < memory_budget <= 1.0:
             raise UserError(f"memory_budget must be in (0, 1], got {memory_budget}")
         uncompile_regions(self._regions())
-        self._compiled_forward = None
+        self._compiled_forward = self._compiled_heads = None
         if inductor_mode not in (None, "default"):
             kwargs["mode"] = inductor_mode
         if mode == "blocks":
             compile_regions(self._regions(), dynamic=dynamic, backend=backend, **kwargs)
+            # The input and output heads (convolutions, the output GroupNorm + SiLU) as two more regions.
+            self._compiled_heads = tuple(torch.compile(f, dynamic=dynamic, backend=backend, **kwargs)
+                                         for f in (self._input_head, self._output_head))
         elif mode == "full":
             raise_compile_limits()
             self._compiled_forward = torch.compile(self._network, dynamic=dynamic, backend=backend, **kwargs)
@@ -344,7 +349,6 @@ class VideoUNet(nn.Module):
     def _network(self, use_temporal: bool, sample: torch.Tensor, timestep: torch.Tensor, contexts: list[torch.Tensor]) -> torch.Tensor:
         cfg = self.config
         b, c, t, h, w = sample.shape
-        C = cfg.latent_channels
         if self.channels_last:  # one copy straight into (B*T, H, W, C) memory
             frames = sample.permute(0, 2, 3, 4, 1).reshape(b * t, h, w, c).permute(0, 3, 1, 2)
         else:
@@ -356,11 +360,8 @@ class VideoUNet(nn.Module):
         layers = cfg.transformer_layers_per_block
         contexts = contexts if len(contexts) == layers else contexts * layers
 
-        h_ = self.conv_in(frames[:, :C])
-        if c > C:
-            h_ = h_ + self.conv_in_cond(frames[:, C:])
-        if use_temporal and self.temporal_conv_in is not None:
-            h_ = self.temporal_conv_in(h_, t)
+        heads = self._compiled_heads or (self._input_head, self._output_head)
+        h_ = heads[0](frames, t, use_temporal)
         skips = [h_]
         for block in self.down_blocks:
             h_, block_skips = self._run(block, h_, temb, contexts, t, use_temporal)
@@ -371,8 +372,20 @@ class VideoUNet(nn.Module):
             block_skips, skips = skips[-n:], skips[:-n]
             size = tuple(skips[-1].shape[-2:]) if skips else None
             h_ = self._run(block, h_, block_skips, temb, contexts, t, use_temporal, size)
-        h_ = self.conv_out(F.silu(self.conv_norm_out(h_)))
+        h_ = heads[1](h_)
         return h_.view(b, t, -1, h, w).transpose(1, 2)
+
+    def _input_head(self, frames: torch.Tensor, num_frames: int, use_temporal: bool) -> torch.Tensor:
+        C = self.config.latent_channels
+        h = self.conv_in(frames[:, :C])
+        if frames.shape[1] > C:
+            h = h + self.conv_in_cond(frames[:, C:])
+        if use_temporal and self.temporal_conv_in is not None:
+            h = self.temporal_conv_in(h, num_frames)
+        return h
+
+    def _output_head(self, h: torch.Tensor) -> torch.Tensor:
+        return self.conv_out(F.silu(self.conv_norm_out(h)))
 
     # Weight files (see emu_video.models.serialization) ---------------------------------------------------
     def save_pretrained(self, folder, dtype: torch.dtype | None = None):

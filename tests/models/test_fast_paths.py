@@ -16,6 +16,7 @@ from emu_video.models import VideoUNet, tiny_config
 from emu_video.models import attention as attention_module
 from emu_video.models.attention import Attention
 from emu_video.models.temporal import TemporalConv, TemporalTransformer, TemporalTransformerBlock
+from emu_video.models.resnet import Downsample, Upsample
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 
@@ -146,6 +147,37 @@ def test_temporal_conv_fast_path(channels_last):
         assert counter.count == 0
 
 
+def test_temporal_conv_backward_gets_a_channels_last_gradient():
+    """In training on channels-last frames the output gradient is handed to the convolution's backward in
+    channels-last memory, whatever layout it arrives in (an NCHW gradient would be copied inside cuDNN's
+    backward); the gradients themselves are those of the reference path."""
+    torch.manual_seed(0)
+    conv = TemporalConv(8)
+    with torch.no_grad():
+        conv.conv.weight.normal_()
+        conv.conv.bias.normal_()
+    conv.conv.weight.data = conv.conv.weight.data.contiguous(memory_format=torch.channels_last_3d)
+    x = torch.randn(3 * 5, 8, 6, 7).contiguous(memory_format=torch.channels_last).requires_grad_()
+    grad = torch.randn(3 * 5, 8, 6, 7)  # NCHW, as a compiled region's backward may produce it
+    seen = []
+
+    def keep(g):
+        seen.append(g)
+
+    out = conv(x, 5)
+    out.grad_fn.next_functions[0][0].register_prehook(lambda gs: keep(gs[0]))
+    grads = torch.autograd.grad(out, [x, conv.conv.weight, conv.conv.bias], grad)
+    assert seen and seen[0].is_contiguous(memory_format=torch.channels_last)
+    assert not seen[0].is_contiguous()
+    conv.fast_path = False
+    ref = torch.autograd.grad(conv(x, 5), [x, conv.conv.weight, conv.conv.bias], grad)
+    for g, r in zip(grads, ref):
+        torch.testing.assert_close(g, r, **TOL)
+    conv.fast_path = True
+    with torch.no_grad():  # inference: nothing added to the graph
+        assert conv(x, 5).grad_fn is None
+
+
 def test_temporal_transformer_fast_path_without_copies():
     torch.manual_seed(0)
     tt = TemporalTransformer(32, 2, [24, 40], groups=8)
@@ -210,7 +242,7 @@ def test_compiled_network_matches_eager(mode):
         x5 = torch.randn(2, 9, 5, 16, 16)  # another frame count: recompiled or dynamic, same maths
         torch.testing.assert_close(fast(x5, t, ctx), ref(x5, t, ctx), **TOL)
     fast.set_compile("none")
-    assert fast.compile_mode == "none" and fast._compiled_forward is None
+    assert fast.compile_mode == "none" and fast._compiled_forward is None and fast._compiled_heads is None
     assert all(getattr(m, "_compiled_call_impl", None) is None for m in fast.modules())
     torch._dynamo.reset()
 
@@ -233,6 +265,33 @@ def test_image_path_can_stay_uncompiled():
         assert not graphs  # the text-to-image path ran eagerly
         torch.testing.assert_close(fast(x, t, ctx), ref(x, t, ctx), **TOL)
         assert graphs  # the video path compiled
+    torch._dynamo.reset()
+
+
+def test_blocks_compile_the_resamplers_and_the_heads_too():
+    """Regional compilation covers everything with work in it: ResNets, transformers, the down- and
+    upsamplers (convolution + temporal convolution + nearest upsampling) and the input and output heads
+    (convolutions; GroupNorm + SiLU + convolution), so no convolution or normalisation runs eagerly."""
+    torch._dynamo.reset()
+    graphs = []
+
+    def recording_backend(gm, example_inputs):
+        graphs.append(gm.code)
+        return gm.forward
+
+    fast, ref = _pair(11)
+    fast.to_channels_last()
+    fast.set_compile("blocks", backend=recording_backend)
+    assert all(getattr(m, "_compiled_call_impl", None) is not None
+               for m in fast.modules() if isinstance(m, (Downsample, Upsample)))
+    x = torch.randn(2, 9, 3, 16, 16)
+    t = torch.tensor([3, 300])
+    ctx = _ctx()
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x, t, ctx), ref(x, t, ctx), **TOL)
+    code = "\n".join(graphs)
+    for piece in ("conv_in", "conv_out", "conv_norm_out", "interpolate", "temporal_conv_in"):
+        assert piece in code, piece
     torch._dynamo.reset()
 
 
