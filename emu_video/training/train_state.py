@@ -106,7 +106,9 @@ class SampleRandom:
     def __len__(self) -> int:
         return len(self.generators)
 
-    def _per_sample(self, rows: int) -> int:
+    def _per_sample(self, rows: int | None) -> int:
+        """Values per sample for `rows` values in all (None: one per sample)."""
+        rows = len(self.generators) if rows is None else rows
         if rows % len(self.generators):
             raise ValueError(f"{rows} rows do not split evenly over {len(self.generators)} samples")
         return rows // len(self.generators)
@@ -116,9 +118,9 @@ class SampleRandom:
         return torch.cat([torch.randn((k, *shape[1:]), generator=g, device=self.device) for g in self.generators])
 
     def randint(self, low: int, high: int, rows: int | None = None) -> torch.Tensor:
-        k = self._per_sample(len(self) if rows is None else rows)
+        k = self._per_sample(rows)
         return torch.cat([torch.randint(low, high, (k,), generator=g, device=self.device) for g in self.generators])
 
     def rand(self, rows: int | None = None, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-        k = self._per_sample(len(self) if rows is None else rows)
+        k = self._per_sample(rows)
         return torch.cat([torch.rand(k, generator=g, device=self.device, dtype=dtype) for g in self.generators])
