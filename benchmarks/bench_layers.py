@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib_measure import Env, time_steps  # noqa: E402
 
-from emu_video.models import frame_attention  # noqa: E402
+from emu_video.models import frame_attention, frame_conv  # noqa: E402
 
 
 def sdpa_with(backend):
@@ -139,12 +139,56 @@ def temporal_conv_cases(frames: int, batch: int, dev, dt, levels=CONV_LEVELS):
             out[:, :-1] += y2[:, 1:]
             return out.reshape(batch * frames, side, side, c).permute(0, 3, 1, 2)
 
+        w1 = w.squeeze(-1)
+
+        def implicit_gemm(x=x, w=w1, bias=bias):
+            return frame_conv.frames_conv(x, w, bias, frames)
+
         flops = 2 * batch * frames * hw * c * c * 3
         cases.append((f"temporal conv, level {level}: {batch * frames} frames {side}x{side}, {c} ch", flops,
-                      {"(3,1) conv2d on the channels-last view": conv_view, "one GEMM of the 3 taps + shifted adds": gemm_shift}))
+                      {"(3,1) conv2d on the channels-last view": conv_view,
+                       "implicit GEMM kernel (frame_conv)": implicit_gemm,
+                       "one GEMM of the 3 taps + shifted adds": gemm_shift}))
         ws = torch.randn(c, c, 3, 3, device=dev, dtype=dt).contiguous(memory_format=torch.channels_last) * c ** -0.5
         cases.append((f"spatial 3x3 conv, level {level} (for scale)", 2 * batch * frames * hw * c * c * 9,
                       {"conv2d channels-last": lambda x=x, ws=ws, bias=bias: F.conv2d(x, ws, bias, padding=1)}))
+    return cases
+
+
+SWEEP_LEVELS = {"paper": ((64, 384), (32, 768), (16, 1536), (8, 1536)), "sd15": ((64, 320), (32, 640), (16, 1280), (8, 1280))}
+SWEEP_TILES = ((128, 128, 8), (128, 256, 8), (256, 128, 8), (128, 128, 4), (64, 128, 4), (128, 64, 4), (64, 64, 4))
+
+
+def conv_sweep_cases(frames: int, batch: int, dev, dt):
+    """The implicit-GEMM temporal convolution at each level under several tile configurations, against cuDNN:
+    the data behind `frame_conv.default_config`."""
+    cases = []
+    for name, levels in SWEEP_LEVELS.items():
+        t = frames if name == "paper" else 16
+        for side, c in levels:
+            x = torch.randn(batch * t, c, side, side, device=dev, dtype=dt).contiguous(memory_format=torch.channels_last)
+            w = torch.randn(c, c, 3, device=dev, dtype=dt) * c ** -0.5
+            bias = torch.randn(c, device=dev, dtype=dt)
+            w4 = w.unsqueeze(-1).contiguous(memory_format=torch.channels_last)
+            hw = side * side
+
+            def cudnn(x=x, w=w4, bias=bias, hw=hw, c=c, side=side, t=t):
+                v = x.reshape(batch, t, c, hw).transpose(1, 2)
+                return F.conv2d(v, w, bias, padding=(1, 0)).transpose(1, 2).reshape(batch * t, c, side, side)
+
+            variants = {"cuDNN (3,1) conv2d": cudnn,
+                        "default": lambda x=x, w=w, bias=bias, t=t: frame_conv._launch(x, w, bias, t)}
+            for bm, bn, warps in SWEEP_TILES:
+                if bm > max(16, hw) * 2 or c % bn:
+                    continue
+                for bk, stages in ((64, 3), (64, 4), (64, 5), (128, 3)):
+                    if c % bk:
+                        continue
+                    cfg = {"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "num_warps": warps, "num_stages": stages}
+                    variants[f"M{bm} N{bn} K{bk} w{warps} s{stages}"] = (
+                        lambda x=x, w=w, bias=bias, t=t, cfg=cfg: frame_conv._launch(x, w, bias, t, cfg))
+            cases.append((f"{name} temporal conv sweep: {batch * t} frames {side}x{side}, {c} ch",
+                          2 * batch * t * hw * c * c * 3, variants))
     return cases
 
 
@@ -229,7 +273,8 @@ def main(argv=None) -> int:
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("--only", default="attention,short,conv,geglu",
                    help="comma-separated layer groups: attention, short (16/8-frame temporal attention), conv, "
-                        "geglu, train_attention (sd15 training shapes, forward + backward)")
+                        "geglu, train_attention (sd15 training shapes, forward + backward), conv_sweep (tile "
+                        "configurations of the implicit-GEMM temporal convolution)")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     if not torch.cuda.is_available():
@@ -242,6 +287,7 @@ def main(argv=None) -> int:
     groups = {"attention": lambda: attention_cases(args.frames, args.batch, dev, dt),
               "short": lambda: short_frames_cases(args.batch, dev, dt),
               "conv": lambda: temporal_conv_cases(args.frames, args.batch, dev, dt),
+              "conv_sweep": lambda: conv_sweep_cases(args.frames, args.batch, dev, dt),
               "geglu": lambda: geglu_cases(dev, dt),
               "train_attention": lambda: train_attention_cases(dev, dt)}
     for key in args.only.split(","):

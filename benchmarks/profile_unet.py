@@ -42,7 +42,7 @@ from benchlib_measure import Env, build_ours, ours_inputs, time_steps  # noqa: E
 # Kernel kinds, tried in order on the kernel's name (lower case).
 KINDS = (
     ("attention", ("sdpa", "flash", "fmha", "attention", "attn")),
-    ("convolution", ("fprop", "dgrad", "wgrad", "implicit_gemm", "cudnn_conv", "conv2d_", "conv3d_")),
+    ("convolution", ("fprop", "dgrad", "wgrad", "implicit_gemm", "cudnn_conv", "frames_conv", "conv2d_", "conv3d_")),
     ("gemm", ("nvjet", "gemm", "cutlass", "cublas", "xmma", "triton_tem", "triton_mm")),
     ("fused elementwise / norm (triton)", ("triton_",)),
     ("copy / layout", ("copy", "cat", "transpose", "memcpy", "memset")),
@@ -52,7 +52,7 @@ KINDS = (
 # FLOP counter ops -> kinds
 FLOP_KINDS = {"addmm": "gemm", "mm": "gemm", "bmm": "attention", "convolution": "convolution",
               "convolution_backward": "convolution", "frames_attention": "attention",
-              "frames_attention_backward": "attention"}
+              "frames_attention_backward": "attention", "frames_conv": "convolution"}
 for _sdpa in ("flash", "efficient", "cudnn"):
     FLOP_KINDS[f"_scaled_dot_product_{_sdpa}_attention"] = FLOP_KINDS[f"_scaled_dot_product_{_sdpa}_attention_backward"] = "attention"
 
@@ -171,6 +171,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="--train with compiled regions keeping this share of activations (set_compile memory_budget)")
     p.add_argument("--no-frames-kernel", action="store_true",
                    help="temporal self-attention through SDPA instead of the fused short-sequence kernel")
+    p.add_argument("--no-conv-kernel", action="store_true",
+                   help="inference: temporal convolutions through cuDNN instead of the implicit-GEMM kernel")
     p.add_argument("--no-channels-last-grad", action="store_true",
                    help="training: temporal convolutions take their output gradient in whatever layout it comes")
     p.add_argument("--blocks-only", action="store_true",
@@ -244,6 +246,7 @@ def run(args: argparse.Namespace) -> int:
         (["train"] if args.train else []) + (["ckpt"] if args.checkpointing else [])
         + ([f"budget{args.memory_budget}"] if args.memory_budget is not None else [])
         + [args.compile, args.inductor_mode, *args.inductor_config] + (["sdpa-temporal"] if args.no_frames_kernel else [])
+        + (["cudnn-temporal-conv"] if args.no_conv_kernel else [])
         + (["any-grad-layout"] if args.no_channels_last_grad else []) + (["blocks-only"] if args.blocks_only else [])
         + (["gc-freeze"] if args.gc_freeze else []))
     env = Env(args.device, torch.bfloat16 if args.device != "cpu" else torch.float32)
@@ -264,8 +267,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.train:
         model.optimize_for_inference(dtype=env.dtype, channels_last=True, compile="none",
                                      cuda_graphs=args.cuda_graphs and env.cuda)
-    if args.no_frames_kernel:
-        model.set_fast_paths(True, frames_kernel=False)
+    if args.no_frames_kernel or args.no_conv_kernel:
+        model.set_fast_paths(True, frames_kernel=not args.no_frames_kernel, conv_kernel=not args.no_conv_kernel)
     if args.no_channels_last_grad:
         from emu_video.models.temporal import TemporalConv
 

@@ -60,6 +60,14 @@ class FrameAutoencoder:
         self.compiled = bool(enabled)
         return self
 
+    def optimize_for_inference(self, compile: bool | None = None) -> "FrameAutoencoder":
+        """Channels-last frames and compiled encoder/decoder (`compile`, default: on a GPU). On the CPU it
+        stays as it is: eager GroupNorm would copy channels-last activations out and back."""
+        on_cuda = self.device.type == "cuda"
+        compile = on_cuda if compile is None else compile
+        self.to_channels_last(compile)
+        return self.set_compile(compile)
+
     @property
     def latent_channels(self) -> int:
         return int(self.vae.config.latent_channels)

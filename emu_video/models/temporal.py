@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from emu_video.models import frame_conv
 from emu_video.models.attention import Attention, FeedForward
 from emu_video.models.embeddings import sinusoidal_embedding
 
@@ -34,10 +35,13 @@ class _ChannelsLastGrad(torch.autograd.Function):
 class TemporalConv(nn.Module):
     """1D convolution over time per pixel (a (k,1,1) Conv3d), initialised to the identity kernel.
 
-    `fast_path` (default on) runs it as a Conv2d on a view (see forward); off, as the Conv3d itself.
+    `fast_path` (default on) runs it as a Conv2d on a view (see forward); off, as the Conv3d itself. On CUDA
+    inference with half-precision channels-last frames the fast path takes the implicit-GEMM kernel of
+    `frame_conv` instead (`conv_kernel`, default on).
     """
 
     fast_path = True
+    conv_kernel = True
     channels_last_grad = True  # training on channels-last frames: see _ChannelsLastGrad
 
     def __init__(self, channels: int, kernel_size: int = 3):
@@ -64,6 +68,10 @@ class TemporalConv(nn.Module):
             return v.transpose(1, 2).reshape(bt, c, h, w)
         # The same maths as a (k, 1) Conv2d over (B, C, T, H*W). With channels-last frames, (B*T, H, W, C) in
         # memory, that view is itself channels-last, so neither input nor output is copied.
+        weight = self.conv.weight
+        if (self.conv_kernel and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
+                and frame_conv.preferred(x, weight)):
+            return frame_conv.frames_conv(x, weight.flatten(2), self.conv.bias, num_frames)
         v = x.reshape(b, num_frames, c, h * w).transpose(1, 2)
         k = self.conv.kernel_size[0]
         v = F.conv2d(v, self.conv.weight.squeeze(-1), self.conv.bias, padding=(k // 2, 0))

@@ -137,17 +137,23 @@ class VideoUNet(nn.Module):
         return block(*args)
 
     # Speed -------------------------------------------------------------------------------------------------
-    def set_fast_paths(self, enabled: bool = True, frames_kernel: bool | None = None) -> "VideoUNet":
-        """Fused q/k/v projections, temporal layers without layout transposes, and on CUDA inference the fused
-        short-sequence kernel for temporal self-attention (`frame_attention`; `frames_kernel` switches it
-        alone, default: as `enabled`). All on by default; off gives the reference formulation of the same
-        maths (for tests and measurements)."""
+    def set_fast_paths(
+        self, enabled: bool = True, frames_kernel: bool | None = None, conv_kernel: bool | None = None
+    ) -> "VideoUNet":
+        """Fused q/k/v projections, temporal layers without layout transposes, and on CUDA the Triton kernels:
+        the fused short-sequence kernel for temporal self-attention (`frame_attention`; `frames_kernel`
+        switches it alone) and, in inference, the implicit-GEMM temporal convolution (`frame_conv`;
+        `conv_kernel`). Both default to `enabled`. All on by default; off gives the reference formulation of
+        the same maths (for tests and measurements)."""
         frames_kernel = enabled if frames_kernel is None else frames_kernel
+        conv_kernel = enabled if conv_kernel is None else conv_kernel
         for module in self.modules():
             if isinstance(module, (Attention, TemporalConv, TemporalTransformer)):
                 module.fast_path = bool(enabled)
             if isinstance(module, Attention):
                 module.frames_kernel = bool(frames_kernel)
+            if isinstance(module, TemporalConv):
+                module.conv_kernel = bool(conv_kernel)
         return self
 
     def to_channels_last(self, enabled: bool = True) -> "VideoUNet":

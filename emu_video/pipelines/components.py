@@ -174,10 +174,13 @@ class EmuVideoComponents:
     def optimize_for_inference(self, compile: str = "auto", cuda_graphs: bool = True) -> "EmuVideoComponents":
         """Switch the U-Net's fast paths on (`VideoUNet.optimize_for_inference`, keeping the loaded dtype):
         fused projections and channels-last frames everywhere; on a GPU also compiled blocks and CUDA-graph
-        replay. The first call of each shape compiles (a minute or more on a big model); later steps and
-        later videos of the same size are faster. Outputs equal the unoptimised ones within rounding.
-        Swapping the video and interpolation weights copies in place, so compiled code and graphs stay valid."""
+        replay, and a compiled channels-last autoencoder. The first call of each shape compiles (a minute or
+        more on a big model); later steps and later videos of the same size are faster. Outputs equal the
+        unoptimised ones within rounding. Swapping the video and interpolation weights copies in place, so
+        compiled code and graphs stay valid."""
         self.unet.optimize_for_inference(dtype=None, compile=compile, cuda_graphs=cuda_graphs)
+        on_cuda = self.vae.device.type == "cuda"
+        self.vae.optimize_for_inference(compile=on_cuda and compile in ("auto", "blocks", "full"))
         return self
 
     # Temporal weights of F (video) or I (interpolation) -------------------------------------------------
