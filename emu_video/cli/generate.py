@@ -25,7 +25,8 @@ def _common(p: argparse.ArgumentParser, guidance: bool = True) -> None:
                    help="weights and activations dtype (default float32)")
     p.add_argument("--optimize", action="store_true",
                    help="switch on the U-Net's fast paths: fused projections and channels-last frames, and on a GPU "
-                        "compiled blocks and CUDA graphs (the first video compiles for a while; worth it for big "
+                        "compiled blocks, CUDA graphs, Triton kernels and a compiled autoencoder (the first video "
+                        "compiles for a while; worth it for big "
                         "models and many steps; same output within rounding)")
     p.add_argument("--gif", action="store_true", help="also write a GIF next to the mp4")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
