@@ -161,7 +161,7 @@ SWEEP_TILES = ((128, 128, 8), (128, 256, 8), (256, 128, 8), (128, 128, 4), (64, 
 
 def conv_sweep_cases(frames: int, batch: int, dev, dt):
     """The implicit-GEMM temporal convolution at each level under several tile configurations, against cuDNN:
-    the data behind `frame_conv.default_config`."""
+    the data behind `frame_conv`'s candidate tiles and its MIN_PIXELS / MIN_ROWS rule."""
     cases = []
     for name, levels in SWEEP_LEVELS.items():
         t = frames if name == "paper" else 16

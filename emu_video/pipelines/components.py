@@ -180,7 +180,7 @@ class EmuVideoComponents:
         compiled code and graphs stay valid."""
         self.unet.optimize_for_inference(dtype=None, compile=compile, cuda_graphs=cuda_graphs)
         on_cuda = self.vae.device.type == "cuda"
-        self.vae.optimize_for_inference(compile=on_cuda and compile in ("auto", "blocks", "full"))
+        self.vae.optimize_for_inference(compile=on_cuda and bool(compile) and compile != "none")
         return self
 
     # Temporal weights of F (video) or I (interpolation) -------------------------------------------------

@@ -5,18 +5,12 @@ before Triton is imported, hence a subprocess) and is checked against PyTorch's 
 inside a U-Net forward.
 """
 
-import importlib.util
-import os
-import subprocess
-import sys
 import textwrap
 
-import pytest
 import torch
+from triton_helpers import needs_triton, run_in_triton_interpreter
 
 from emu_video.models import frame_attention
-
-needs_triton = pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="Triton is not installed")
 
 
 def test_supports_only_cuda_short_sequences_and_known_head_sizes():
@@ -134,10 +128,7 @@ SCRIPT = textwrap.dedent(
 
 @needs_triton
 def test_kernel_matches_sdpa_in_triton_interpreter():
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
-    done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    assert done.stdout.strip().startswith("OK")
+    run_in_triton_interpreter(SCRIPT, timeout=600)
 
 
 def test_fast_paths_switch_the_kernel():

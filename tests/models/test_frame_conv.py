@@ -5,18 +5,12 @@ before Triton is imported, hence a subprocess) and is checked against PyTorch's 
 alone, through the autotuned entry, as a custom op, and inside a U-Net forward (eager and compiled).
 """
 
-import importlib.util
-import os
-import subprocess
-import sys
 import textwrap
 
-import pytest
 import torch
+from triton_helpers import needs_triton, run_in_triton_interpreter
 
 from emu_video.models import frame_conv
-
-needs_triton = pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="Triton is not installed")
 
 
 def test_kernel_is_preferred_only_for_cuda_half_channels_last_frames_large_enough():
@@ -142,7 +136,4 @@ SCRIPT = textwrap.dedent(
 
 @needs_triton
 def test_kernel_matches_convolution_in_triton_interpreter():
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
-    done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    assert done.stdout.strip().startswith("OK")
+    run_in_triton_interpreter(SCRIPT, timeout=900)
