@@ -41,6 +41,7 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from emu_video.training.graphed_step import GraphedTrainStep  # noqa: E402
 from benchlib_report import Budget, GiB, Report, Shapes, markdown_table, smoke_shapes  # noqa: E402
 from benchlib_measure import (  # noqa: E402
     Env, HashTokenizer, build_ours, build_peer, count_flops, error_text, ours_inputs, peer_inputs, sdpa_context,
@@ -346,6 +347,8 @@ class Bench:
             ("train_ours_2x", 2 * s.train_batch, False, False, "ours at 2x the peer's batch"),
             ("train_ours_2x_ckpt", 2 * s.train_batch, True, False, "ours at 2x batch + activation checkpointing"),
             ("train_ours_compiled", s.train_batch, False, True, "ours + torch.compile (blocks)"),
+            ("train_ours_compiled_graphs", s.train_batch, False, True,
+             "ours + torch.compile (blocks), the whole step replayed from a CUDA graph"),
             ("train_ours_2x_budget_compiled", 2 * s.train_batch, False, True,
              f"ours at 2x batch + torch.compile (blocks) keeping {TRAIN_MEMORY_BUDGET:g} of the activations"),
         ]
@@ -356,6 +359,8 @@ class Bench:
                   f"paper config, 256px stage ({s.paper_train_frames} frames), checkpointing")]
         if args.compile == "none":
             variants, risky = [v for v in variants if not v[3]], []
+        if not env.cuda or args.no_cuda_graphs:
+            variants = [v for v in variants if not v[0].endswith("_graphs")]
         if args.quick:
             variants, risky, paper = [v for v in variants if v[0] in ("train_ours", "train_ours_2x_ckpt")], [], []
         if args.train_rows:
@@ -381,6 +386,22 @@ class Bench:
             return torch.optim.AdamW(params, lr=1e-4, fused=self.env.cuda)
         except (RuntimeError, TypeError):
             return torch.optim.AdamW(params, lr=1e-4)
+
+    def _graphed_step(self, model, params, batch_inputs) -> GraphedTrainStep:
+        """The training step recorded into one CUDA graph: its own capturable fused AdamW, autocast without
+        its weight-cast cache (a cache entry made while recording would not be refilled by a replay)."""
+        x, t, ctx, target = batch_inputs
+        opt = torch.optim.AdamW(params, lr=1e-4, fused=True, capturable=True)
+
+        def one_step():
+            with torch.autocast(self.env.device.type, dtype=torch.bfloat16, cache_enabled=False):
+                out = model(x, t, ctx)
+            loss = F.mse_loss(out.float(), target)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return GraphedTrainStep(one_step, opt, inputs=[x, t, *ctx, target])
 
     def _train_flops(self, label: str, fwd_bwd: Callable[[], Any], params) -> int | None:
         try:
@@ -427,11 +448,13 @@ class Bench:
                 else:
                     model.set_compile("none")
                 batch_inputs = inputs(batch)
-
-                def step():
-                    opt.zero_grad(set_to_none=True)
-                    fwd_bwd(*batch_inputs)
-                    opt.step()
+                if key.endswith("_graphs"):
+                    step = self._graphed_step(model, params, batch_inputs)
+                else:
+                    def step():
+                        opt.zero_grad(set_to_none=True)
+                        fwd_bwd(*batch_inputs)
+                        opt.step()
 
                 flops = int(flops_per_sample * batch) if flops_per_sample else None
                 note = "FLOPs without recomputation" if ckpt else ""
@@ -443,6 +466,7 @@ class Bench:
                 self.row(section, key, label, shape(batch, frames), error=error_text(exc))
             finally:
                 del batch_inputs
+                step = None  # a graphed step holds its graph's memory pool
                 opt.zero_grad(set_to_none=True)
                 env.free()
         model.set_compile("none")
@@ -656,8 +680,9 @@ def summarize(report: Report, shapes: Shapes) -> dict[str, Any]:
             # same shapes: our step, though doing flop_ratio x the work, is at least as fast
             out["target_unet_faster_at_same_shapes"] = best["ms"] < peer["ms"]
     tpeer = report.find("train_peer")
-    tours = [report.find(k) for k in ("train_ours", "train_ours_compiled", "train_ours_2x", "train_ours_2x_ckpt",
-                                      "train_ours_2x_budget_compiled", "train_ours_2x_ckpt_compiled")]
+    tours = [report.find(k) for k in ("train_ours", "train_ours_compiled", "train_ours_compiled_graphs", "train_ours_2x",
+                                      "train_ours_2x_ckpt", "train_ours_2x_budget_compiled",
+                                      "train_ours_2x_ckpt_compiled")]
     tours = [r for r in tours if r is not None and r.get("tflops")]
     if tpeer and tpeer.get("tflops") and tours:
         tbest = max(tours, key=lambda r: r["tflops"])
@@ -692,7 +717,8 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="fewer iterations and variants")
     p.add_argument("--train-rows", default="",
                    help="comma-separated subset of our training rows (train_ours, train_ours_2x, train_ours_2x_ckpt, "
-                        "train_ours_compiled, train_ours_2x_budget_compiled, train_paper, train_ours_2x_ckpt_compiled); "
+                        "train_ours_compiled, train_ours_compiled_graphs, train_ours_2x_budget_compiled, train_paper, "
+                        "train_ours_2x_ckpt_compiled); "
                         "the peer's row always runs")
     p.add_argument("--cpu-smoke", action="store_true", help="tiny shapes on the CPU (checks the script runs)")
     p.add_argument("--budget-s", type=float, default=None, help="wall-clock budget for the whole run (default 480)")
