@@ -65,6 +65,8 @@ class Bench:
         self.compile_backend = args.compile_backend
         self.dynamic = {"auto": None, "static": False, "dynamic": True}[args.dynamic]
         self.compile_kwargs = {} if args.inductor_mode == "default" else {"inductor_mode": args.inductor_mode}
+        if args.tune_kernels:
+            self.compile_kwargs["tune_kernels"] = True
 
     # helpers --
     def row(self, section: str, key: str, name: str, shape: str, **fields) -> dict[str, Any]:
@@ -733,6 +735,9 @@ def parse_args(argv=None):
                         "default), auto (static, then dynamic on a new shape), dynamic")
     p.add_argument("--inductor-mode", default="default", choices=("default", "max-autotune-no-cudagraphs"),
                    help="torch.compile mode (max-autotune tunes GEMM/conv kernels: much longer compiles)")
+    p.add_argument("--tune-kernels", action="store_true",
+                   help="tune inductor's generated Triton kernels (VideoUNet.set_compile(tune_kernels=True), as "
+                        "`emu-video generate --optimize --tune-kernels` does): slightly faster steps, much longer compiles")
     p.add_argument("--sdpa", default="default", choices=("default", "cudnn", "flash", "efficient"),
                    help="prefer one SDPA attention backend for the whole run (ours and the peer)")
     p.add_argument("--no-cuda-graphs", action="store_true")
@@ -809,6 +814,7 @@ def main(argv=None) -> int:
         "compile_image_model": args.compile_image_model,
         "vae_compiled": env.cuda and not args.no_vae_compile,
         "inductor_mode": args.inductor_mode,
+        "tune_kernels": args.tune_kernels,
         "sdpa": args.sdpa,
         "dynamic": args.dynamic,
         "cuda_graphs": env.cuda and not args.no_cuda_graphs,

@@ -14,6 +14,8 @@ from typing import Callable, Hashable, Sequence
 import torch
 from torch import nn
 
+from emu_video.errors import UserError
+
 COMPILE_MODES = ("none", "blocks", "full")
 
 
@@ -40,6 +42,26 @@ def compile_regions(modules: Sequence[nn.Module], dynamic: bool | None = None, b
     for m in modules:
         m.compile(dynamic=dynamic, backend=backend, **kwargs)
     return len(modules)
+
+
+def tuned_compile_kwargs(kwargs: dict, inductor_mode: str | None, tune_kernels: bool) -> dict:
+    """torch.compile's keyword arguments for an inductor `mode` and/or kernel tuning.
+
+    torch.compile takes a `mode` or an `options` dict, not both; tuning is inductor's coordinate-descent
+    search over each generated kernel's launch configuration, which the max-autotune modes already include.
+    """
+    kwargs = dict(kwargs)
+    mode = None if inductor_mode in (None, "default") else inductor_mode
+    if mode is not None:
+        if tune_kernels and not mode.startswith("max-autotune"):
+            raise UserError(f"tune_kernels cannot be combined with inductor mode {mode!r}; "
+                            "the max-autotune modes tune kernels themselves")
+        kwargs["mode"] = mode
+    elif tune_kernels:
+        if "mode" in kwargs:
+            raise UserError("tune_kernels cannot be combined with a torch.compile mode")
+        kwargs["options"] = {**kwargs.get("options", {}), "coordinate_descent_tuning": True}
+    return kwargs
 
 
 def eager_stance():

@@ -23,6 +23,7 @@ from emu_video.models.fast import (
     compile_regions,
     eager_stance,
     raise_compile_limits,
+    tuned_compile_kwargs,
     uncompile_regions,
 )
 from emu_video.models.resnet import Downsample, ResnetBlock, Upsample
@@ -182,6 +183,7 @@ class VideoUNet(nn.Module):
         image_model: bool = True,
         inductor_mode: str | None = None,
         memory_budget: float | None = None,
+        tune_kernels: bool = False,
         **kwargs,
     ) -> "VideoUNet":
         """torch.compile the network: "blocks" compiles each ResNet and transformer (regional compilation:
@@ -194,15 +196,18 @@ class VideoUNet(nn.Module):
         `memory_budget` (training, 0 < budget <= 1): the share of the compiled regions' activations kept for
         the backward pass; the compiler recomputes the rest, choosing the cheapest ops to recompute
         (AOTAutograd's `activation_memory_budget`). It is the compiled alternative to
-        `enable_gradient_checkpointing`, which recomputes whole blocks."""
+        `enable_gradient_checkpointing`, which recomputes whole blocks.
+
+        `tune_kernels`: inductor times variants of each generated Triton kernel (block sizes, warps) and
+        keeps the fastest (its coordinate-descent tuning). The normalisation and elementwise kernels get a
+        little faster; compiling takes several times longer."""
         if mode not in COMPILE_MODES:
             raise UserError(f"unknown compile mode {mode!r}; choose one of: {', '.join(COMPILE_MODES)}")
         if memory_budget is not None and not 0.0 < memory_budget <= 1.0:
             raise UserError(f"memory_budget must be in (0, 1], got {memory_budget}")
+        kwargs = tuned_compile_kwargs(kwargs, inductor_mode, tune_kernels)
         uncompile_regions(self._regions())
         self._compiled_forward = self._compiled_heads = None
-        if inductor_mode not in (None, "default"):
-            kwargs["mode"] = inductor_mode
         if mode == "blocks":
             compile_regions(self._regions(), dynamic=dynamic, backend=backend, **kwargs)
             # The input and output heads (convolutions, the output GroupNorm + SiLU) as two more regions.
@@ -242,13 +247,15 @@ class VideoUNet(nn.Module):
         cuda_graphs: bool = True,
         dynamic: bool | None = False,
         compile_image_model: bool = True,
+        tune_kernels: bool = False,
     ) -> "VideoUNet":
         """bf16 weights, channels-last frames, compiled blocks and CUDA-graph replay (each optional).
 
         compile: a `set_compile` mode, or "auto" for "blocks" on a GPU and "none" on the CPU. CUDA graphs
         apply to CUDA weights only. `dynamic=False` compiles each input shape on its own (static shapes give
         the fastest kernels; a pipeline uses two or three shapes); None lets torch.compile switch to
-        dynamic shapes at the second shape. Outputs equal the unoptimised network's within bf16 rounding.
+        dynamic shapes at the second shape. `tune_kernels` tunes the compiled Triton kernels (`set_compile`).
+        Outputs equal the unoptimised network's within bf16 rounding.
         """
         self.eval().requires_grad_(False)
         if dtype is not None:
@@ -258,7 +265,8 @@ class VideoUNet(nn.Module):
         on_cuda = self.conv_in.weight.is_cuda
         if compile == "auto":
             compile = "blocks" if on_cuda else "none"
-        self.set_compile(compile or "none", dynamic=dynamic, image_model=compile_image_model)
+        self.set_compile(compile or "none", dynamic=dynamic, image_model=compile_image_model,
+                         tune_kernels=tune_kernels)
         self.enable_cuda_graphs(cuda_graphs and on_cuda)
         return self
 

@@ -368,6 +368,38 @@ def test_unknown_compile_mode_is_a_clear_error():
         VideoUNet(tiny_config()).set_compile("blocks", memory_budget=1.5)
 
 
+def test_tune_kernels_asks_inductor_for_coordinate_descent_tuning(monkeypatch):
+    """`tune_kernels` reaches torch.compile as inductor's `coordinate_descent_tuning` option, for every compiled
+    region and head; it cannot be mixed with a compile mode that does not tune."""
+    from emu_video.errors import UserError
+    from emu_video.models.fast import tuned_compile_kwargs
+
+    assert tuned_compile_kwargs({}, None, True) == {"options": {"coordinate_descent_tuning": True}}
+    assert tuned_compile_kwargs({"options": {"a": 1}}, "default", True) == {
+        "options": {"a": 1, "coordinate_descent_tuning": True}}
+    assert tuned_compile_kwargs({}, "max-autotune-no-cudagraphs", True) == {"mode": "max-autotune-no-cudagraphs"}
+    assert tuned_compile_kwargs({"fullgraph": True}, None, False) == {"fullgraph": True}
+    with pytest.raises(UserError, match="reduce-overhead"):
+        tuned_compile_kwargs({}, "reduce-overhead", True)
+
+    calls = []
+    real_compile = torch.compile
+
+    def spy(fn=None, **kwargs):
+        calls.append(kwargs.get("options"))
+        return real_compile(fn, backend="eager")
+
+    monkeypatch.setattr(torch, "compile", spy)
+    model = VideoUNet(tiny_config()).eval()
+    model.optimize_for_inference(dtype=None, compile="blocks", cuda_graphs=False, tune_kernels=True)
+    assert len(calls) == len(model._regions()) + 2  # the blocks, resamplers, and the two heads
+    assert all(c == {"coordinate_descent_tuning": True} for c in calls)
+    with torch.no_grad():
+        model(torch.randn(1, 9, 2, 8, 8), torch.tensor([5]), _ctx(1))
+    model.set_compile("none")
+    torch._dynamo.reset()
+
+
 # Inference / training set-ups ---------------------------------------------------------------------------
 def test_optimize_for_inference_on_cpu_keeps_results():
     fast, ref = _pair(6)
