@@ -30,7 +30,8 @@ def _common(p: argparse.ArgumentParser, guidance: bool = True) -> None:
                         "models and many steps; same output within rounding)")
     p.add_argument("--tune-kernels", action="store_true",
                    help="with --optimize on a GPU: also tune the compiled Triton kernels (about 1%% faster U-Net "
-                        "steps on the paper-size model, several times the compile time)")
+                        "steps on the paper-size model; the first video then compiles for a very long time, over "
+                        "20 minutes at 512px on one H100)")
     p.add_argument("--gif", action="store_true", help="also write a GIF next to the mp4")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -103,6 +104,8 @@ def _check_steps(args) -> None:
 def _components(args):
     from emu_video.pipelines.components import EmuVideoComponents
 
+    if args.tune_kernels and not args.optimize:
+        raise UserError("--tune-kernels tunes the compiled kernels of --optimize; add --optimize")
     device = args.device
     if device.startswith("cuda"):
         import torch
@@ -110,8 +113,6 @@ def _components(args):
         if not torch.cuda.is_available():
             raise UserError(f"--device {device}: no CUDA device is available here (use --device cpu)")
     components = EmuVideoComponents.from_pretrained(args.model, device=device, dtype=args.dtype)
-    if args.tune_kernels and not args.optimize:
-        raise UserError("--tune-kernels tunes the compiled kernels of --optimize; add --optimize")
     if args.optimize:
         components.optimize_for_inference(tune_kernels=args.tune_kernels)
     return components

@@ -200,7 +200,7 @@ class VideoUNet(nn.Module):
 
         `tune_kernels`: inductor times variants of each generated Triton kernel (block sizes, warps) and
         keeps the fastest (its coordinate-descent tuning). The normalisation and elementwise kernels get a
-        little faster; compiling takes several times longer."""
+        little faster; compiling takes four times longer or more."""
         if mode not in COMPILE_MODES:
             raise UserError(f"unknown compile mode {mode!r}; choose one of: {', '.join(COMPILE_MODES)}")
         if memory_budget is not None and not 0.0 < memory_budget <= 1.0:

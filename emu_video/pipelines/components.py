@@ -179,8 +179,8 @@ class EmuVideoComponents:
         more on a big model); later steps and later videos of the same size are faster. Outputs equal the
         unoptimised ones within rounding. Swapping the video and interpolation weights copies in place, so
         compiled code and graphs stay valid. `tune_kernels` also tunes the U-Net's compiled Triton kernels
-        (`VideoUNet.set_compile`): about 1 % faster steps on the paper's U-Net for several times the compile
-        time."""
+        (`VideoUNet.set_compile`): about 1 % faster steps on the paper's U-Net, but the first video compiles
+        for a very long time (over 20 minutes at 512px on one H100)."""
         self.unet.optimize_for_inference(dtype=None, compile=compile, cuda_graphs=cuda_graphs,
                                          tune_kernels=tune_kernels)
         on_cuda = self.vae.device.type == "cuda"

@@ -73,6 +73,8 @@ def test_bad_input_gives_one_clear_line(tiny_model_dir, tmp_path, capsys):
     assert "multiple of 8" in _one_line_error(capsys)
     assert main(["generate", "x", "--steps", "0", *m]) == 2
     assert "at least 1" in _one_line_error(capsys)
+    assert main(["generate", "x", "--tune-kernels", *m]) == 2
+    assert "add --optimize" in _one_line_error(capsys)
     tiny = write_image(tmp_path / "tiny.png", _frames(1, 4)[0])
     assert main(["animate", str(tiny), "x", *m]) == 2
     assert "too small" in _one_line_error(capsys)
