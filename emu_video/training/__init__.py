@@ -7,4 +7,5 @@
 * :mod:`.parallel`            -- single process / DDP / FSDP2 behind one interface
 * :mod:`.checkpoint`, :mod:`.train_state`, :mod:`.ema`, :mod:`.lr` -- resumable state
 * :mod:`.export`, :mod:`.feedback` -- model folders, progress / TensorBoard / metrics
+* :mod:`.graphed_step`         -- a whole training step recorded into one CUDA graph and replayed
 """

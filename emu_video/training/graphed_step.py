@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from ..errors import UserError
+from emu_video.errors import UserError
 
 
 def check_capturable(optimizer: torch.optim.Optimizer) -> None:
@@ -73,29 +73,35 @@ class GraphedTrainStep:
                 raise UserError(f"input {i} has shape {tuple(new.shape)}; the recorded step takes {tuple(buf.shape)}")
             buf.copy_(new, non_blocking=True)
 
+    def _run(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.loss = self.step_fn()
+
+    def _record(self) -> None:
+        # Gradients are None here, so the recorded backward allocates them in the graph's pool and every
+        # replay writes them anew.
+        self.optimizer.zero_grad(set_to_none=True)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, stream=self._stream):
+            self.loss = self.step_fn()
+        self.graph = graph
+
     def __call__(self, *batch: torch.Tensor) -> torch.Tensor:
         self._load(batch)
         if not self.cuda:
-            self.optimizer.zero_grad(set_to_none=True)
-            self.loss = self.step_fn()
+            self._run()
             return self.loss
-        if self.graph is None:
+        if self.graph is None:  # warm-up steps and the recording run on a side stream, as CUDA graphs need
             main = torch.cuda.current_stream()
             self._stream.wait_stream(main)
             with torch.cuda.stream(self._stream):
-                self.optimizer.zero_grad(set_to_none=True)
                 if self.calls < self.warmup:
-                    self.loss = self.step_fn()
+                    self._run()
                 else:
-                    # Gradients are None here, so the recorded backward allocates them in the graph's pool
-                    # and every replay writes them anew.
-                    graph = torch.cuda.CUDAGraph()
-                    with torch.cuda.graph(graph, stream=self._stream):
-                        self.loss = self.step_fn()
-                    self.graph = graph
+                    self._record()
             main.wait_stream(self._stream)
             self.calls += 1
             if self.graph is None:
                 return self.loss
-        self.graph.replay()
+        self.graph.replay()  # recording does not run the step: the first replay does
         return self.loss
