@@ -7,8 +7,8 @@ the kernels the recorded call ran, on the same memory.
 
 The step function must read its data only from the static input tensors (new batches are copied into them
 before each replay), must not synchronise with the host (no `.item()`, no data-dependent Python branches),
-and must call `loss.backward()` and `optimizer.step()` itself. The optimiser must be made with
-`capturable=True` so that its step counter lives on the GPU. Gradients are set to None before recording, so
+and must call `loss.backward()` and `optimizer.step()` itself. An optimiser that has the option (Adam,
+AdamW, ...) must be made with `capturable=True` so that its step counter lives on the GPU. Gradients are set to None before recording, so
 the recorded backward writes them afresh at every replay (no accumulation across steps).
 
 Without CUDA the step simply runs eagerly, so the same code trains on a CPU.
@@ -26,7 +26,7 @@ from emu_video.errors import UserError
 def check_capturable(optimizer: torch.optim.Optimizer) -> None:
     """Raise a clear error for an optimiser whose step cannot be recorded into a CUDA graph."""
     groups = optimizer.param_groups
-    if not all(g.get("capturable", False) for g in groups):
+    if any(g.get("capturable") is False for g in groups):  # optimisers without the option keep no host state
         raise UserError(
             f"{type(optimizer).__name__} must be made with capturable=True to be replayed from a CUDA graph "
             "(its step count has to live on the GPU)"

@@ -172,7 +172,9 @@ def test_temporal_conv_backward_gets_a_channels_last_gradient():
     conv.fast_path = False
     ref = torch.autograd.grad(conv(x, 5), [x, conv.conv.weight, conv.conv.bias], grad)
     for g, r in zip(grads, ref):
-        torch.testing.assert_close(g, r, **TOL)
+        # weight and bias gradients sum hundreds of products of size ~1 in another order than the reference:
+        # their float32 rounding scales with the largest entries, not with each (possibly cancelled) entry
+        torch.testing.assert_close(g, r, rtol=1e-5, atol=max(1e-5, 4e-6 * r.abs().max().item()))
     conv.fast_path = True
     with torch.no_grad():  # inference: nothing added to the graph
         assert conv(x, 5).grad_fn is None

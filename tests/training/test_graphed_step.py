@@ -80,3 +80,53 @@ def test_only_capturable_optimisers_can_be_recorded():
     with pytest.raises(UserError, match="capturable=True"):
         check_capturable(torch.optim.AdamW([w], lr=1e-3))
     check_capturable(torch.optim.AdamW([w], lr=1e-3, capturable=True))
+    check_capturable(torch.optim.SGD([w], lr=1e-3, momentum=0.9))  # no step count on the host
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="recording needs a CUDA GPU")
+def test_replayed_steps_train_like_eager_steps_on_the_gpu():
+    """On a GPU: warm-up, recording and replays with new batches give the weights and losses of the same
+    steps run eagerly (float32, the same capturable AdamW)."""
+    dev = torch.device("cuda")
+    batches = [tuple(v.to(dev) for v in b) for b in _batches(6)]
+
+    def make():
+        # With Adam's default eps a weight whose gradient is near zero moves by about lr whatever the
+        # gradient's size, so the GPU's run-to-run jitter in such gradients (atomic adds in the backward)
+        # would flip whole steps; a large eps keeps each update proportional to its gradient.
+        m, params = _model()
+        m.to(dev)
+        return m, params, torch.optim.AdamW(params, lr=1e-3, eps=1e-2, capturable=True)
+
+    ref, ref_params, ref_opt = make()
+    ref_losses = []
+    for x, t, c1, c2, target in batches:
+        ref_opt.zero_grad(set_to_none=True)
+        loss = F.mse_loss(ref(x, t, [c1, c2]), target)
+        loss.backward()
+        ref_opt.step()
+        ref_losses.append(loss.item())
+
+    model, params, opt = make()
+    start = [p.detach().clone() for p in params]
+    static = [torch.zeros_like(v) for v in batches[0]]
+
+    def one_step():
+        x, t, c1, c2, target = static
+        loss = F.mse_loss(model(x, t, [c1, c2]), target)
+        loss.backward()
+        opt.step()
+        return loss
+
+    step = GraphedTrainStep(one_step, opt, static, warmup=2)
+    losses = [step(*b).item() for b in batches]
+    assert step.recorded and step.calls == 3  # two eager steps, one recording; the rest replays
+    assert losses == pytest.approx(ref_losses, rel=1e-4)
+    # The GPU's backward kernels are not bitwise reproducible (atomic adds), so compare how far each tensor
+    # moved in the six steps: a replay that read stale inputs or gradients would be off by whole steps.
+    for a, b, a0 in zip(params, ref_params, start):
+        moved = (b - a0).norm()
+        assert moved > 0
+        assert (a - b).norm() <= 1e-2 * moved
+    with pytest.raises(UserError, match="capturable=True"):
+        GraphedTrainStep(one_step, torch.optim.AdamW(params, lr=1e-3), static)
