@@ -6,8 +6,6 @@ the CUDA-graph cache (CPU: it must stay out of the way), bf16 frozen weights for
 loop's precomputed conditioning.
 """
 
-import copy
-
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -17,28 +15,13 @@ from emu_video.models import attention as attention_module
 from emu_video.models.attention import Attention
 from emu_video.models.temporal import TemporalConv, TemporalTransformer, TemporalTransformerBlock
 from emu_video.models.resnet import Downsample, Upsample
+from unet_pairs import random_model, reference_pair
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 
 
 def _ctx(b=2):
     return [torch.randn(b, 5, 24), torch.randn(b, 3, 40)]
-
-
-def _random_model(seed=0) -> VideoUNet:
-    """Tiny U-Net with every weight random (temporal layers away from identity, conditioning channels on)."""
-    torch.manual_seed(seed)
-    m = VideoUNet(tiny_config()).eval()
-    with torch.no_grad():
-        for p in m.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    return m
-
-
-def _pair(seed=0):
-    fast = _random_model(seed)
-    ref = copy.deepcopy(fast).set_fast_paths(False)
-    return fast, ref
 
 
 class CopyCounter(TorchDispatchMode):
@@ -59,7 +42,7 @@ class CopyCounter(TorchDispatchMode):
 # Whole network ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("frames", [1, 5])
 def test_fast_paths_match_reference_network(frames):
-    fast, ref = _pair()
+    fast, ref = reference_pair()
     x = torch.randn(2, 9, frames, 16, 16)
     t = torch.tensor([3, 870])
     ctx = _ctx()
@@ -70,7 +53,7 @@ def test_fast_paths_match_reference_network(frames):
 
 
 def test_channels_last_matches_reference_network():
-    fast, ref = _pair(1)
+    fast, ref = reference_pair(1)
     fast.to_channels_last()
     assert fast.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
     x = torch.randn(2, 9, 4, 16, 12)  # non-square latents
@@ -86,7 +69,7 @@ def test_channels_last_matches_reference_network():
 
 
 def test_odd_latent_sizes_on_the_fast_paths():
-    fast, ref = _pair(2)
+    fast, ref = reference_pair(2)
     fast.to_channels_last()
     x = torch.randn(1, 9, 3, 10, 14)
     ctx = _ctx(1)
@@ -95,7 +78,7 @@ def test_odd_latent_sizes_on_the_fast_paths():
 
 
 def test_fast_gradients_match_reference():
-    fast, ref = _pair(3)
+    fast, ref = reference_pair(3)
     fast.to_channels_last()
     for m in (fast, ref):
         m.train().freeze_spatial()
@@ -112,7 +95,7 @@ def test_fast_gradients_match_reference():
 
 def test_channels_last_fast_paths_copy_less():
     """The temporal layers and transformers need no layout copies on channels-last frames."""
-    fast, ref = _pair(4)
+    fast, ref = reference_pair(4)
     fast.to_channels_last()
     x = torch.randn(2, 9, 4, 16, 16)
     counts = {}
@@ -231,7 +214,7 @@ def test_fused_projections_match_separate_ones(cross):
 @pytest.mark.parametrize("mode", ["blocks", "full"])
 def test_compiled_network_matches_eager(mode):
     torch._dynamo.reset()
-    fast, ref = _pair(5)
+    fast, ref = reference_pair(5)
     fast.to_channels_last()
     # Dynamo's capture with the eager backend: quick on CPU, and fullgraph proves there is no graph break.
     fast.set_compile(mode, backend="eager", fullgraph=True)
@@ -257,7 +240,7 @@ def test_image_path_can_stay_uncompiled():
         graphs.append(gm)
         return gm.forward
 
-    fast, ref = _pair(10)
+    fast, ref = reference_pair(10)
     fast.set_compile("blocks", backend=counting_backend, image_model=False)
     x = torch.randn(2, 4, 2, 16, 16)
     t = torch.tensor([3, 300])
@@ -281,7 +264,7 @@ def test_blocks_compile_the_resamplers_and_the_heads_too():
         graphs.append(gm.code)
         return gm.forward
 
-    fast, ref = _pair(11)
+    fast, ref = reference_pair(11)
     fast.to_channels_last()
     fast.set_compile("blocks", backend=recording_backend)
     assert all(getattr(m, "_compiled_call_impl", None) is not None
@@ -313,7 +296,7 @@ def test_compiled_memory_budget_recomputes_instead_of_storing():
         return sum(saved), {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
 
     torch._dynamo.reset()
-    fast, ref = _pair(11)
+    fast, ref = reference_pair(11)
     for m in (fast, ref):
         m.train().freeze_spatial()
     # AOTAutograd with its min-cut partitioner (where the budget applies), executed eagerly: quick on CPU
@@ -404,7 +387,7 @@ def test_tune_kernels_asks_inductor_for_coordinate_descent_tuning(monkeypatch):
 
 # Inference / training set-ups ---------------------------------------------------------------------------
 def test_optimize_for_inference_on_cpu_keeps_results():
-    fast, ref = _pair(6)
+    fast, ref = reference_pair(6)
     fast.optimize_for_inference(dtype=None, channels_last=True, compile="none", cuda_graphs=True)
     assert fast.cuda_graphs is None  # CPU weights: nothing to record
     fast.enable_cuda_graphs()  # even when asked for, CPU inputs take the ordinary path
@@ -416,7 +399,7 @@ def test_optimize_for_inference_on_cpu_keeps_results():
 
 
 def test_bf16_inference_is_close_to_float32():
-    fast, ref = _pair(7)
+    fast, ref = reference_pair(7)
     fast.optimize_for_inference(dtype=torch.bfloat16, channels_last=True, compile="none", cuda_graphs=False)
     x = torch.randn(1, 9, 3, 16, 16)
     ctx = _ctx(1)
@@ -520,7 +503,7 @@ def test_cuda_graph_cache_falls_back_when_recording_fails(fake_cuda_graphs, monk
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_graph_replay_matches_eager():
-    fast, ref = _pair(8)
+    fast, ref = reference_pair(8)
     fast, ref = fast.cuda(), ref.cuda()
     fast.optimize_for_inference(dtype=None, channels_last=True, compile="none", cuda_graphs=True)
     ctx = [c.cuda() for c in _ctx()]
@@ -542,7 +525,7 @@ def test_guided_denoiser_batches_the_same_inputs_as_before():
     from emu_video.pipelines.base import GuidedDenoiser
 
     torch.manual_seed(0)
-    unet = _random_model(9)
+    unet = random_model(9)
     null = [torch.randn(1, 5, 24), torch.randn(1, 3, 40)]
 
     class Components:

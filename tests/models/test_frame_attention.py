@@ -26,10 +26,10 @@ def test_supports_only_cuda_short_sequences_and_known_head_sizes():
 
 SCRIPT = textwrap.dedent(
     """
-    import copy
     import torch
     import torch.nn.functional as F
-    from emu_video.models import VideoUNet, frame_attention, tiny_config
+    from emu_video.models import frame_attention
+    from unet_pairs import reference_pair
 
     def reference(q, k, v, heads):
         b, t, p, c = q.shape
@@ -90,12 +90,7 @@ SCRIPT = textwrap.dedent(
     assert 2 * bwd.get_total_flops() == 5 * fwd.get_total_flops(), bwd.get_total_flops()
 
     # inside the U-Net: the kernel path (forced on for this CPU float32 run) equals the reference path
-    torch.manual_seed(1)
-    fast = VideoUNet(tiny_config()).eval()
-    with torch.no_grad():
-        for prm in fast.parameters():
-            prm.add_(torch.randn_like(prm) * 0.05)
-    ref = copy.deepcopy(fast).set_fast_paths(False)
+    fast, ref = reference_pair(1)
     calls = []
     real = frame_attention.frames_attention
     def counted(*a):

@@ -27,11 +27,11 @@ def test_kernel_is_preferred_only_for_cuda_half_channels_last_frames_large_enoug
 
 SCRIPT = textwrap.dedent(
     """
-    import copy
     import torch
     import torch.nn.functional as F
     import triton
-    from emu_video.models import VideoUNet, frame_conv, tiny_config
+    from emu_video.models import frame_conv
+    from unet_pairs import reference_pair
 
     def reference(x, w, b, frames):
         bt, c, h, ww = x.shape
@@ -96,12 +96,7 @@ SCRIPT = textwrap.dedent(
     assert ours.get_total_flops() == conv.get_total_flops() > 0, (ours.get_total_flops(), conv.get_total_flops())
 
     # inside the U-Net (kernel forced on for this CPU float32 run): equal to the reference path, eager and compiled
-    torch.manual_seed(1)
-    fast = VideoUNet(tiny_config()).eval()
-    with torch.no_grad():
-        for prm in fast.parameters():
-            prm.add_(torch.randn_like(prm) * 0.05)
-    ref = copy.deepcopy(fast).set_fast_paths(False)
+    fast, ref = reference_pair(1)
     fast.to_channels_last()
     calls = []
     real = frame_conv.frames_conv

@@ -30,32 +30,37 @@ def _batches(n):
     return out
 
 
+def _train_step(model, opt, x, t, c1, c2, target):
+    loss = F.mse_loss(model(x, t, [c1, c2]), target)
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def _plain_losses(model, opt, batches):
+    """The reference: a plain training loop over `batches`."""
+    losses = []
+    for batch in batches:
+        opt.zero_grad(set_to_none=True)
+        losses.append(_train_step(model, opt, *batch).item())
+    return losses
+
+
+def _graphed_losses(model, opt, batches, warmup):
+    """The same steps through a GraphedTrainStep reading static copies of the batches."""
+    static = [torch.zeros_like(v) for v in batches[0]]
+    step = GraphedTrainStep(lambda: _train_step(model, opt, *static), opt, static, warmup=warmup)
+    return step, [step(*b).item() for b in batches]
+
+
 def test_graphed_step_trains_like_a_plain_loop_on_the_cpu():
     batches = _batches(3)
 
     ref, ref_params = _model()
-    ref_opt = torch.optim.AdamW(ref_params, lr=1e-3)
-    ref_losses = []
-    for x, t, c1, c2, target in batches:
-        ref_opt.zero_grad(set_to_none=True)
-        loss = F.mse_loss(ref(x, t, [c1, c2]), target)
-        loss.backward()
-        ref_opt.step()
-        ref_losses.append(loss.item())
+    ref_losses = _plain_losses(ref, torch.optim.AdamW(ref_params, lr=1e-3), batches)
 
     model, params = _model()
-    opt = torch.optim.AdamW(params, lr=1e-3)
-    static = [torch.zeros_like(v) for v in batches[0]]
-
-    def one_step():
-        x, t, c1, c2, target = static
-        loss = F.mse_loss(model(x, t, [c1, c2]), target)
-        loss.backward()
-        opt.step()
-        return loss
-
-    step = GraphedTrainStep(one_step, opt, static, warmup=1)
-    losses = [step(*b).item() for b in batches]
+    step, losses = _graphed_losses(model, torch.optim.AdamW(params, lr=1e-3), batches, warmup=1)
     assert not step.cuda and not step.recorded
     assert losses == pytest.approx(ref_losses, rel=1e-6)
     # gradients are fresh each step (the wrapper zeroes them), so the weights match the plain loop's
@@ -99,27 +104,11 @@ def test_replayed_steps_train_like_eager_steps_on_the_gpu():
         return m, params, torch.optim.AdamW(params, lr=1e-3, eps=1e-2, capturable=True)
 
     ref, ref_params, ref_opt = make()
-    ref_losses = []
-    for x, t, c1, c2, target in batches:
-        ref_opt.zero_grad(set_to_none=True)
-        loss = F.mse_loss(ref(x, t, [c1, c2]), target)
-        loss.backward()
-        ref_opt.step()
-        ref_losses.append(loss.item())
+    ref_losses = _plain_losses(ref, ref_opt, batches)
 
     model, params, opt = make()
     start = [p.detach().clone() for p in params]
-    static = [torch.zeros_like(v) for v in batches[0]]
-
-    def one_step():
-        x, t, c1, c2, target = static
-        loss = F.mse_loss(model(x, t, [c1, c2]), target)
-        loss.backward()
-        opt.step()
-        return loss
-
-    step = GraphedTrainStep(one_step, opt, static, warmup=2)
-    losses = [step(*b).item() for b in batches]
+    step, losses = _graphed_losses(model, opt, batches, warmup=2)
     assert step.recorded and step.calls == 3  # two eager steps, one recording; the rest replays
     assert losses == pytest.approx(ref_losses, rel=1e-4)
     # The GPU's backward kernels are not bitwise reproducible (atomic adds), so compare how far each tensor
@@ -129,4 +118,4 @@ def test_replayed_steps_train_like_eager_steps_on_the_gpu():
         assert moved > 0
         assert (a - b).norm() <= 1e-2 * moved
     with pytest.raises(UserError, match="capturable=True"):
-        GraphedTrainStep(one_step, torch.optim.AdamW(params, lr=1e-3), static)
+        GraphedTrainStep(step.step_fn, torch.optim.AdamW(params, lr=1e-3), step.inputs)
