@@ -25,9 +25,16 @@ def place_frames(known: torch.Tensor, num_frames: int, positions: Sequence[int])
         raise ValueError(f"positions {positions} must be distinct and inside 0..{num_frames - 1}")
     cond = known.new_zeros(b, c, num_frames, h, w)
     mask = known.new_zeros(b, 1, num_frames, h, w)
-    idx = torch.tensor(positions, device=known.device)
-    cond[:, :, idx] = known
-    mask[:, :, idx] = 1
+    # Slices, not an index tensor: no host-to-device copy, so a recorded CUDA graph can hold this too.
+    step = positions[1] - positions[0] if k > 1 else 1
+    if step > 0 and positions == list(range(positions[0], positions[0] + step * k, step)):
+        where = [slice(positions[0], positions[-1] + 1, step)]  # one strided slice (every task's layout)
+        frames = [slice(None)]
+    else:
+        where, frames = positions, range(k)
+    for dst, src in zip(where, frames):
+        cond[:, :, dst] = known[:, :, src]
+        mask[:, :, dst] = 1
     return cond, mask
 
 

@@ -53,13 +53,17 @@ def velocity(
 
 
 def training_target(
-    x0: torch.Tensor, noise: torch.Tensor, t: TimestepLike, schedule: NoiseSchedule
+    x0: torch.Tensor, noise: torch.Tensor, t: TimestepLike, schedule: NoiseSchedule,
+    alphas_cumprod: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """What the network is trained to output: the noise (epsilon) or v, per ``schedule.prediction_type``."""
+    """What the network is trained to output: the noise (epsilon) or v, per ``schedule.prediction_type``.
+
+    ``alphas_cumprod``: the schedule's values already on the tensors' device (default: the schedule's own).
+    """
     if schedule.prediction_type == "epsilon":
         return noise
     if schedule.prediction_type == "v_prediction":
-        return velocity(x0, noise, t, schedule.alphas_cumprod)
+        return velocity(x0, noise, t, schedule.alphas_cumprod if alphas_cumprod is None else alphas_cumprod)
     raise ValueError(f"unknown prediction_type {schedule.prediction_type!r}")
 
 

@@ -151,6 +151,11 @@ class TrainSection:
     # With compile: the share (0-1] of the compiled regions' activations kept for the backward pass; the
     # compiler recomputes the rest (the compiled alternative to gradient_checkpointing). 0 = not set.
     compile_memory_budget: float = 0.0
+    # Replay each training step (forward, backward, clipping, AdamW, EMA) from one recorded CUDA graph, so
+    # that the host's kernel launches stop setting the step time. One process, no accumulation; the first
+    # cuda_graph_warmup steps run normally (compiles settle there), the next one records the graph.
+    cuda_graph: bool = False
+    cuda_graph_warmup: int = 3
     ema_decay: float = 0.9999  # 0 disables the EMA
     ema_warmup: bool = True  # decay min(ema_decay, (1 + step) / (10 + step)) early in training
     max_minutes: float = 0.0  # wall-clock budget of one run: checkpoint and exit cleanly; 0 = none
@@ -253,6 +258,14 @@ def _validate(c: TrainingConfig) -> None:
         raise UserError(f"train.compile_memory_budget must be in [0, 1] (0 = not set), got {c.train.compile_memory_budget}")
     if c.train.compile_memory_budget and c.train.compile == "none":
         raise UserError("train.compile_memory_budget needs train.compile (blocks or full)")
+    if c.train.cuda_graph:
+        if c.parallel.strategy in ("ddp", "fsdp"):
+            raise UserError(f"train.cuda_graph works in one process; parallel.strategy={c.parallel.strategy} is not "
+                            "supported with it")
+        if c.train.grad_accum > 1:
+            raise UserError("train.cuda_graph records one micro-batch per step: set train.grad_accum=1")
+        if c.train.cuda_graph_warmup < 1:
+            raise UserError(f"train.cuda_graph_warmup must be at least 1, got {c.train.cuda_graph_warmup}")
     _choice(c.train.export_dtype, ("float32", "bfloat16", "float16"), "train.export_dtype")
     _choice(c.parallel.strategy, ("auto", "single", "ddp", "fsdp"), "parallel.strategy")
     _choice(c.parallel.backend, ("auto", "nccl", "gloo"), "parallel.backend")

@@ -25,15 +25,23 @@ class EMA:
 
     @torch.no_grad()
     def update(self, step: int = 10**9) -> None:
+        self.update_weighted(1.0 - self.decay_at(step))
+
+    @torch.no_grad()
+    def update_weighted(self, weight: float | torch.Tensor) -> None:
+        """`shadow += weight * (live weight - shadow)`; `weight` may be a 0-d tensor on the weights' device (read
+        when the update runs, as a recorded CUDA graph needs)."""
         if not self.enabled:
             return
-        weight = 1.0 - self.decay_at(step)
         live = [p.detach() for p in self.params]
-        if all(p.dtype == s.dtype and p.device == s.device for p, s in zip(live, self.shadow)):
+        if not all(p.dtype == s.dtype and p.device == s.device for p, s in zip(live, self.shadow)):
+            live = [p.to(s) for p, s in zip(live, self.shadow)]
+        if torch.is_tensor(weight):  # foreach lerp takes no tensor weight (it would read it on the host)
+            step = torch._foreach_sub(live, self.shadow)
+            torch._foreach_mul_(step, weight)
+            torch._foreach_add_(self.shadow, step)
+        else:
             torch._foreach_lerp_(self.shadow, live, weight)  # one fused launch instead of one per tensor
-            return
-        for s, p in zip(self.shadow, live):
-            s.lerp_(p.float(), weight)
 
     def named_tensors(self) -> list[tuple[str, torch.Tensor]]:
         """The averaged weights (or the live weights when the EMA is off), possibly sharded."""

@@ -14,5 +14,9 @@ def warmup_constant(step: int, peak: float, warmup_steps: int) -> float:
 
 
 def set_lr(optimizer, lr: float) -> None:
+    """Set every group's rate; a tensor rate (read by a recorded CUDA graph) is filled in place."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        if hasattr(group["lr"], "fill_"):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr

@@ -89,7 +89,7 @@ class AutoencoderTask(Task):
     def shard_units(self):
         return [*self.vae.encoder.down_blocks, *self.vae.decoder.up_blocks]
 
-    def loss(self, batch: dict, rng: SampleRandom) -> torch.Tensor:
+    def draw(self, batch: dict, rng: SampleRandom) -> dict:
         x = model_pixels(batch["pixels"].to(self.device, non_blocking=True))
         if x.ndim == 5:  # (B, 3, T, H, W) clips: their frames
             x = x.transpose(1, 2).flatten(0, 1)
@@ -97,6 +97,10 @@ class AutoencoderTask(Task):
         self._recent = x[:8].detach().cpu()
         b, _, h, w = x.shape
         noise = self.randn((b, self.vae.config.latent_channels, h // self.downscale, w // self.downscale), rng)
+        return {"pixels": x, "noise": noise}
+
+    def loss_from(self, d: dict) -> torch.Tensor:
+        x, noise = d["pixels"], d["noise"]
         with self.autocast():
             recon, kl = self.net(x, noise)
         a = self.cfg.autoencoder

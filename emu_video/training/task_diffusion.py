@@ -63,7 +63,8 @@ class DiffusionTask(Task):
         u = self.core
         return [*u.down_blocks, u.mid_block, *u.up_blocks]
 
-    def model_input(self, x0, xt, drop_image, rng: SampleRandom) -> torch.Tensor:
+    def model_input(self, x0: torch.Tensor, xt: torch.Tensor, drawn: dict) -> torch.Tensor:
+        """The U-Net's input for noisy latents `xt` of clean latents `x0` (`drawn`: this step's draws)."""
         raise NotImplementedError
 
     def to_channels_last(self) -> None:
@@ -71,19 +72,27 @@ class DiffusionTask(Task):
         if self.inputs.vae is not None and self.inputs.vae.compiled:  # eager GroupNorm would copy to NCHW
             self.inputs.vae.to_channels_last(True)
 
-    def loss(self, batch: dict, rng: SampleRandom) -> torch.Tensor:
+    def condition_draws(self, x0: torch.Tensor, rng: SampleRandom) -> dict[str, torch.Tensor]:
+        """Random draws of the conditioning input beyond the dropout flag (none here)."""
+        return {}
+
+    def draw(self, batch: dict, rng: SampleRandom) -> dict:
         with phase("encode"):  # latents and text states (VAE and text encoders, unless precomputed)
             x0, contexts = self.inputs(batch)
-        b = x0.shape[0]
         noise = self.randn(x0.shape, rng)
         t = rng.randint(0, self.schedule.num_train_timesteps).to(self.device)
         drop_text, drop_image = self.dropout.flags(rng.rand())
+        return {"x0": x0, "contexts": list(contexts), "noise": noise, "t": t, "drop_text": drop_text.to(self.device),
+                "drop_image": drop_image.to(self.device), **self.condition_draws(x0, rng)}
+
+    def loss_from(self, d: dict) -> torch.Tensor:
+        x0, noise, t = d["x0"], d["noise"], d["t"]
         xt = add_noise(x0, noise, t, self.alphas)
-        contexts = apply_text_dropout(contexts, self.inputs.null(), drop_text.to(self.device))
-        sample = self.model_input(x0, xt, drop_image.to(self.device), rng)
+        contexts = apply_text_dropout(d["contexts"], self.inputs.null(), d["drop_text"])
+        sample = self.model_input(x0, xt, d)
         with self.autocast(), phase("unet_forward"):
             out = self.net(sample, t, contexts, use_temporal=self.use_temporal)
-        return diffusion_loss(out.float(), training_target(x0, noise, t, self.schedule))
+        return diffusion_loss(out.float(), training_target(x0, noise, t, self.schedule, self.alphas))
 
     # Model folder -------------------------------------------------------------------------------------------
     def index_updates(self, index) -> None:
@@ -131,7 +140,7 @@ class TextToImageTask(DiffusionTask):
         for _, p in unet.video_named_parameters():
             p.requires_grad_(False)
 
-    def model_input(self, x0, xt, drop_image, rng):
+    def model_input(self, x0, xt, drawn):
         return xt
 
     def sample(self, model_dir: Path, out_stem: Path, prompts: list[str], steps: int, seed: int) -> list[Path]:
@@ -147,9 +156,9 @@ class TextToImageTask(DiffusionTask):
 class VideoTask(DiffusionTask):
     """Image-to-video F: the clip's first frame (latent) is the explicit image condition."""
 
-    def model_input(self, x0, xt, drop_image, rng):
+    def model_input(self, x0, xt, drawn):
         cond, mask = first_frame_condition(x0[:, :, 0], x0.shape[2])
-        cond, mask = apply_image_dropout(cond, mask, drop_image)
+        cond, mask = apply_image_dropout(cond, mask, drawn["drop_image"])
         return unet_input(xt, cond, mask)
 
     def index_updates(self, index) -> None:
@@ -162,13 +171,21 @@ class InterpolationTask(DiffusionTask):
 
     schedule_slot = "interpolation_schedule"
 
-    def model_input(self, x0, xt, drop_image, rng):
+    def _known(self, x0: torch.Tensor) -> torch.Tensor:
         i = self.cfg.interpolation
-        known = x0[:, :, interpolation_positions(i.input_frames, i.factor, i.pad)]
-        t_aug = rng.randint(0, i.noise_aug_max + 1).to(self.device)
-        known = add_noise(known, self.randn(known.shape, rng), t_aug, self.alphas)
+        return x0[:, :, interpolation_positions(i.input_frames, i.factor, i.pad)]
+
+    def condition_draws(self, x0, rng):
+        """The noise augmentation of the known frames: a level per sample and its noise."""
+        known = self._known(x0)
+        return {"t_aug": rng.randint(0, self.cfg.interpolation.noise_aug_max + 1).to(self.device),
+                "aug_noise": self.randn(known.shape, rng)}
+
+    def model_input(self, x0, xt, drawn):
+        i = self.cfg.interpolation
+        known = add_noise(self._known(x0), drawn["aug_noise"], drawn["t_aug"], self.alphas)
         cond, mask = interpolation_condition(known, i.factor, i.pad)
-        cond, mask = apply_image_dropout(cond, mask, drop_image)
+        cond, mask = apply_image_dropout(cond, mask, drawn["drop_image"])
         return unet_input(xt, cond, mask)
 
     def index_updates(self, index) -> None:

@@ -14,18 +14,30 @@ from emu_video.training.config import TrainingConfig
 from emu_video.training.train_state import SampleRandom
 
 
+Drawn = dict[str, "torch.Tensor | list[torch.Tensor]"]
+
+
 class Task:
-    """Base class. `core` is the module wrapped by DDP/FSDP; `net` is the wrapped one used in `loss`."""
+    """Base class. `core` is the module wrapped by DDP/FSDP; `net` is the wrapped one used in `loss`.
+
+    A step's loss comes in two parts: `draw` does everything that reads the batch or the random streams
+    (encoders, noise, timesteps, dropout flags, crops) and returns tensors on the device; `loss_from` is
+    the network and the loss on those tensors alone, with no host synchronisation, so that a recorded CUDA
+    graph can replay it on new drawn tensors.
+    """
 
     core: nn.Module
     net: nn.Module
+    # autocast's cache of bf16 weight copies; a recorded CUDA graph must not keep copies made while recording
+    autocast_cache = True
 
     def __init__(self, cfg: TrainingConfig, device: torch.device, autocast_dtype: torch.dtype | None):
         self.cfg, self.device, self.autocast_dtype = cfg, device, autocast_dtype
 
     def autocast(self):
         enabled = self.autocast_dtype is not None
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=enabled)
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=enabled,
+                              cache_enabled=self.autocast_cache)
 
     def trainable(self) -> list[tuple[str, nn.Parameter]]:
         return [(n, p) for n, p in self.core.named_parameters() if p.requires_grad]
@@ -45,8 +57,14 @@ class Task:
     def to_channels_last(self) -> None:
         """Run the network (and the frozen encoders) on channels-last frames; a no-op where unsupported."""
 
-    def loss(self, batch: dict, rng: SampleRandom) -> torch.Tensor:
+    def draw(self, batch: dict, rng: SampleRandom) -> Drawn:
         raise NotImplementedError
+
+    def loss_from(self, drawn: Drawn) -> torch.Tensor:
+        raise NotImplementedError
+
+    def loss(self, batch: dict, rng: SampleRandom) -> torch.Tensor:
+        return self.loss_from(self.draw(batch, rng))
 
     def export(self, model_dir: Path, weights: dict[str, torch.Tensor]) -> None:
         """Write the model folder with `weights` (full tensors of the trainable parameters). Rank 0 only."""

@@ -35,14 +35,19 @@ def load_optimizer_tensors(optimizer: torch.optim.Optimizer, named: NamedParams,
     unknown = sorted(set(per_param) - known)
     if unknown:
         raise ValueError(f"optimizer state for parameters this model does not train: {unknown[:3]}")
+    on_device = {id(q) for g in optimizer.param_groups if g.get("fused") or g.get("capturable") for q in g["params"]}
     for name, p in named:
         entries = per_param.get(name)
         if not entries:
             continue
         state = {}
         for key, value in entries.items():
-            # 0-d entries (AdamW's step) stay on the CPU as AdamW keeps them; moments take the weight's layout.
-            state[key] = value.clone() if value.ndim == 0 else shard_like(value, p)
+            # 0-d entries (AdamW's step) stay on the CPU as plain AdamW keeps them, on the weight's device for
+            # fused or capturable AdamW; moments take the weight's layout.
+            if value.ndim == 0:
+                state[key] = value.clone().to(p.device) if id(p) in on_device else value.clone()
+            else:
+                state[key] = shard_like(value, p)
         optimizer.state[p] = state
 
 

@@ -21,6 +21,7 @@ from emu_video.training.config import TrainingConfig
 from emu_video.training.data_setup import build_data, first_caption
 from emu_video.training.ema import EMA
 from emu_video.training.feedback import Feedback, log, setup_logging
+from emu_video.training.graphed_update import GraphedUpdate
 from emu_video.training.lr import set_lr, warmup_constant
 from emu_video.training.model_setup import model_source
 from emu_video.training.parallel import Parallel
@@ -94,11 +95,23 @@ class Trainer:
         if not self.named:
             raise UserError("this stage has no trainable parameters")
         o = cfg.optim
-        # one fused kernel for the whole update on GPUs (FSDP's sharded parameters keep the default)
-        fused = par.device.type == "cuda" and par.strategy != "fsdp"
-        self.optimizer = torch.optim.AdamW([p for _, p in self.named], lr=o.lr, betas=tuple(o.betas), eps=o.eps,
-                                           weight_decay=o.weight_decay, **({"fused": True} if fused else {}))
+        graphed = cfg.train.cuda_graph
+        if graphed and (par.world_size > 1 or self.accum > 1):
+            raise UserError(f"train.cuda_graph records one micro-batch of one process; this run has "
+                            f"{par.world_size} processes and {self.accum} micro-batches per step")
+        # one fused kernel for the whole update on GPUs (FSDP's sharded parameters keep the default); a
+        # recorded step needs it everywhere (it skips non-finite updates on the GPU), with the learning
+        # rate in a tensor and the step count on the device
+        fused = graphed or (par.device.type == "cuda" and par.strategy != "fsdp")
+        extra = {"fused": True} if fused else {}
+        lr = torch.tensor(o.lr, device=par.device) if graphed else o.lr
+        if graphed:
+            extra["capturable"] = True
+        self.optimizer = torch.optim.AdamW([p for _, p in self.named], lr=lr, betas=tuple(o.betas), eps=o.eps,
+                                           weight_decay=o.weight_decay, **extra)
         self.ema = EMA(self.named, cfg.train.ema_decay, cfg.train.ema_warmup)
+        self.graphed = (GraphedUpdate(self.task, [p for _, p in self.named], self.optimizer, self.ema,
+                                      o.grad_clip, cfg.train.cuda_graph_warmup) if graphed else None)
         self.store = ckpt.CheckpointStore(self.out / "checkpoints", cfg.train.keep_checkpoints,
                                           int(cfg.train.max_file_mib * 2**20))
         self.step = 0
@@ -204,14 +217,30 @@ class Trainer:
         cfg, par = self.cfg, self.par
         lr = warmup_constant(self.step, cfg.optim.lr, cfg.optim.warmup_steps)
         set_lr(self.optimizer, lr)
+        local, grad_norm, bad, indices = self._graphed_step() if self.graphed else self._eager_step()
+        if bad:
+            self.nonfinite_run += 1
+            self.nonfinite_total += 1
+        else:
+            self.nonfinite_run = 0
+        self.step += 1
+        loss_mean, skipped = par.mean(local), par.mean(self.stream.skipped_total) * par.world_size
+        return {"loss": loss_mean, "lr": lr, "grad_norm": grad_norm, "skipped": int(round(skipped)),
+                "nonfinite": bad, "indices": indices, "local_loss": local}
+
+    def _micro_batch(self) -> tuple[dict, SampleRandom]:
+        with phase("data"):
+            batch = self.stream.next_batch()
+        keys = [int(i) for i in batch["index"]]
+        return batch, SampleRandom(self.cfg.train.seed, self.step, keys, self.par.device)  # per sample: any split
+
+    def _eager_step(self) -> tuple[float, float, bool, list[int]]:
+        cfg, par = self.cfg, self.par
         total = torch.zeros((), device=par.device)
         indices: list[int] = []
         for micro in range(self.accum):
-            with phase("data"):
-                batch = self.stream.next_batch()
-            keys = [int(i) for i in batch["index"]]
-            indices += keys
-            rng = SampleRandom(cfg.train.seed, self.step, keys, par.device)  # per sample: any split, same draws
+            batch, rng = self._micro_batch()
+            indices += [int(i) for i in batch["index"]]
             with par.no_sync(self.task.net, micro < self.accum - 1), phase("forward_backward"):
                 loss = self.task.loss(batch, rng)
                 with phase("backward"):
@@ -229,19 +258,21 @@ class Trainer:
                 bad = not math.isfinite(grad_norm)
         if bad:
             self.optimizer.zero_grad(set_to_none=True)
-            self.nonfinite_run += 1
-            self.nonfinite_total += 1
         else:
             with phase("optimizer"):
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
             with phase("ema"):
                 self.ema.update(self.step)
-            self.nonfinite_run = 0
-        self.step += 1
-        loss_mean, skipped = par.mean(local), par.mean(self.stream.skipped_total) * par.world_size
-        return {"loss": loss_mean, "lr": lr, "grad_norm": grad_norm, "skipped": int(round(skipped)),
-                "nonfinite": bad, "indices": indices, "local_loss": local}
+        return local, grad_norm, bad, indices
+
+    def _graphed_step(self) -> tuple[float, float, bool, list[int]]:
+        batch, rng = self._micro_batch()
+        with phase("draw"):
+            drawn = self.task.draw(batch, rng)
+        with phase("recorded_step" if self.graphed.recorded else "forward_backward"):
+            local, grad_norm, bad = self.graphed(drawn, 1.0 - self.ema.decay_at(self.step))
+        return local, grad_norm, bad, [int(i) for i in batch["index"]]
 
     def run(self) -> str:
         """Train to train.max_steps (or the time budget); returns "finished" or "paused"."""
@@ -258,6 +289,8 @@ class Trainer:
         profiler = StepProfiler(self.out / "logs", par.rank, cfg.log.profile_from, cfg.log.profile_steps, par.device)
         precision = "bf16 autocast" if self.autocast is not None else "fp32"
         precision += f", frozen weights {str(self.frozen_dtype).removeprefix('torch.')}"
+        if self.graphed is not None:
+            precision += f", step replayed from a CUDA graph after {t.cuda_graph_warmup} warm-up steps"
         fb.message(f"{cfg.stage.kind} stage: {par.describe()}, {precision}, "
                    f"{sum(p.numel() for _, p in self.named):,} trainable "
                    f"parameters, {samples_per_step} samples/step ({t.batch_size} x {self.accum} accumulation x "
