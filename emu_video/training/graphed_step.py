@@ -82,8 +82,15 @@ class GraphedTrainStep:
         # replay writes them anew.
         self.optimizer.zero_grad(set_to_none=True)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, stream=self._stream):
-            self.loss = self.step_fn()
+        try:
+            with torch.cuda.graph(graph, stream=self._stream):
+                self.loss = self.step_fn()
+        except RuntimeError as exc:  # a host synchronisation or a host-to-device copy inside the step
+            raise UserError(
+                f"the training step could not be recorded into a CUDA graph ({str(exc).splitlines()[0]}); "
+                "it synchronises with the host or copies from it. Run it without the graph "
+                "(train.cuda_graph=false); a resumed run goes on from the last checkpoint"
+            ) from exc
         self.graph = graph
 
     def __call__(self, *batch: torch.Tensor) -> torch.Tensor:

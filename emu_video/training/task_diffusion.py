@@ -172,14 +172,16 @@ class InterpolationTask(DiffusionTask):
     schedule_slot = "interpolation_schedule"
 
     def _known(self, x0: torch.Tensor) -> torch.Tensor:
+        """The input frames: a strided slice (an index list would be a host-to-device copy in every step)."""
         i = self.cfg.interpolation
-        return x0[:, :, interpolation_positions(i.input_frames, i.factor, i.pad)]
+        positions = interpolation_positions(i.input_frames, i.factor, i.pad)
+        return x0[:, :, positions[0]:positions[-1] + 1:i.factor]
 
     def condition_draws(self, x0, rng):
         """The noise augmentation of the known frames: a level per sample and its noise."""
-        known = self._known(x0)
-        return {"t_aug": rng.randint(0, self.cfg.interpolation.noise_aug_max + 1).to(self.device),
-                "aug_noise": self.randn(known.shape, rng)}
+        i = self.cfg.interpolation
+        return {"t_aug": rng.randint(0, i.noise_aug_max + 1).to(self.device),
+                "aug_noise": self.randn((*x0.shape[:2], i.input_frames, *x0.shape[3:]), rng)}
 
     def model_input(self, x0, xt, drawn):
         i = self.cfg.interpolation

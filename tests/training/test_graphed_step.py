@@ -119,3 +119,23 @@ def test_replayed_steps_train_like_eager_steps_on_the_gpu():
         assert (a - b).norm() <= 1e-2 * moved
     with pytest.raises(UserError, match="capturable=True"):
         GraphedTrainStep(step.step_fn, torch.optim.AdamW(params, lr=1e-3), step.inputs)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="recording needs a CUDA GPU")
+def test_a_step_that_reads_the_host_is_refused_with_a_clear_error_on_the_gpu():
+    dev = torch.device("cuda")
+    w = torch.nn.Parameter(torch.ones(4, device=dev))
+    opt = torch.optim.AdamW([w], lr=1e-3, capturable=True)
+    x = torch.ones(4, device=dev)
+
+    def step_fn():
+        loss = (w * x).sum()
+        if loss.item() > 0:  # a host synchronisation: fine eagerly, impossible inside a recording
+            loss.backward()
+        opt.step()
+        return loss
+
+    step = GraphedTrainStep(step_fn, opt, [x], warmup=1)
+    step(torch.ones(4, device=dev))  # the eager warm-up step trains
+    with pytest.raises(UserError, match="could not be recorded into a CUDA graph.*train.cuda_graph=false"):
+        step(torch.ones(4, device=dev))

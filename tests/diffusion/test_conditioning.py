@@ -1,0 +1,53 @@
+"""Known frames placed in a zero video with their mask: every layout the tasks use (first frame, the paper's
+8 -> 37 interpolation, extension's leading frames) and any other, against index_copy_."""
+
+import pytest
+import torch
+
+from emu_video.diffusion.conditioning import (
+    extension_condition,
+    first_frame_condition,
+    interpolation_condition,
+    interpolation_positions,
+    place_frames,
+)
+
+
+def _reference(known, num_frames, positions):
+    b, c, k, h, w = known.shape
+    idx = torch.tensor(positions)
+    cond = torch.zeros(b, c, num_frames, h, w).index_copy_(2, idx, known)
+    mask = torch.zeros(b, 1, num_frames, h, w).index_copy_(2, idx, torch.ones(b, 1, k, h, w))
+    return cond, mask
+
+
+@pytest.mark.parametrize("num_frames, positions", [
+    (5, [0]), (37, interpolation_positions()), (12, [0, 1, 2, 3]), (9, [0, 3, 4]), (6, [4, 1]), (7, [6, 4, 2]),
+])
+def test_place_frames_matches_index_copy(num_frames, positions):
+    torch.manual_seed(0)
+    known = torch.randn(2, 3, len(positions), 4, 5)
+    cond, mask = place_frames(known, num_frames, positions)
+    ref_cond, ref_mask = _reference(known, num_frames, positions)
+    assert torch.equal(cond, ref_cond) and torch.equal(mask, ref_mask)
+
+
+def test_task_layouts():
+    known = torch.randn(1, 4, 8, 2, 2)
+    cond, mask = interpolation_condition(known)
+    assert cond.shape[2] == 37 and mask[0, 0, :, 0, 0].nonzero().flatten().tolist() == list(range(4, 33, 4))
+    assert torch.equal(cond[:, :, 8], known[:, :, 1])
+    cond, mask = first_frame_condition(known[:, :, 0], 5)
+    assert torch.equal(cond[:, :, 0], known[:, :, 0]) and mask.sum() == 4 and cond[:, :, 1:].abs().sum() == 0
+    cond, mask = extension_condition(known[:, :, :3], 10)
+    assert torch.equal(cond[:, :, :3], known[:, :, :3]) and mask[0, 0, :, 0, 0].tolist() == [1] * 3 + [0] * 7
+
+
+def test_bad_positions_are_refused():
+    known = torch.randn(1, 4, 2, 2, 2)
+    with pytest.raises(ValueError, match="2 known frames but 1 positions"):
+        place_frames(known, 5, [0])
+    with pytest.raises(ValueError, match="distinct and inside"):
+        place_frames(known, 5, [0, 5])
+    with pytest.raises(ValueError, match="distinct and inside"):
+        place_frames(known, 5, [1, 1])
