@@ -13,7 +13,6 @@ from torch import nn
 from emu_video.training.config import TrainingConfig
 from emu_video.training.train_state import SampleRandom
 
-
 Drawn = dict[str, "torch.Tensor | list[torch.Tensor]"]
 
 

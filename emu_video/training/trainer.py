@@ -228,19 +228,21 @@ class Trainer:
         return {"loss": loss_mean, "lr": lr, "grad_norm": grad_norm, "skipped": int(round(skipped)),
                 "nonfinite": bad, "indices": indices, "local_loss": local}
 
-    def _micro_batch(self) -> tuple[dict, SampleRandom]:
+    def _micro_batch(self) -> tuple[dict, list[int], SampleRandom]:
+        """The next micro-batch, its samples' dataset indices and their random streams (drawn per sample, so
+        any split of the global batch draws the same)."""
         with phase("data"):
             batch = self.stream.next_batch()
         keys = [int(i) for i in batch["index"]]
-        return batch, SampleRandom(self.cfg.train.seed, self.step, keys, self.par.device)  # per sample: any split
+        return batch, keys, SampleRandom(self.cfg.train.seed, self.step, keys, self.par.device)
 
     def _eager_step(self) -> tuple[float, float, bool, list[int]]:
         cfg, par = self.cfg, self.par
         total = torch.zeros((), device=par.device)
         indices: list[int] = []
         for micro in range(self.accum):
-            batch, rng = self._micro_batch()
-            indices += [int(i) for i in batch["index"]]
+            batch, keys, rng = self._micro_batch()
+            indices += keys
             with par.no_sync(self.task.net, micro < self.accum - 1), phase("forward_backward"):
                 loss = self.task.loss(batch, rng)
                 with phase("backward"):
@@ -267,12 +269,12 @@ class Trainer:
         return local, grad_norm, bad, indices
 
     def _graphed_step(self) -> tuple[float, float, bool, list[int]]:
-        batch, rng = self._micro_batch()
+        batch, keys, rng = self._micro_batch()
         with phase("draw"):
             drawn = self.task.draw(batch, rng)
         with phase("recorded_step" if self.graphed.recorded else "forward_backward"):
             local, grad_norm, bad = self.graphed(drawn, 1.0 - self.ema.decay_at(self.step))
-        return local, grad_norm, bad, [int(i) for i in batch["index"]]
+        return local, grad_norm, bad, keys
 
     def run(self) -> str:
         """Train to train.max_steps (or the time budget); returns "finished" or "paused"."""

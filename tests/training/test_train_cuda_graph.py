@@ -14,7 +14,7 @@ from train_helpers import FAST, metrics, run_stage
 from emu_video.errors import UserError
 from emu_video.training.checkpoint import read_tensors
 from emu_video.training.config import load_config
-from emu_video.training.trainer import Trainer, TrainingDiverged
+from emu_video.training.trainer import Trainer
 
 
 def _args(media_dir, model_dir, *extra):
@@ -25,8 +25,8 @@ def _args(media_dir, model_dir, *extra):
 
 def _close(a: dict, b: dict, atol: float) -> None:
     assert a.keys() == b.keys()
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], atol=atol, rtol=0, msg=k)
+    for k, value in a.items():
+        torch.testing.assert_close(value, b[k], atol=atol, rtol=0, msg=k)
 
 
 def _run_pair(tmp_path, media_dir, model_dir, stage, *extra):
@@ -44,7 +44,7 @@ def _run_pair(tmp_path, media_dir, model_dir, stage, *extra):
                        "data.num_frames=5")),
 ])
 def test_device_side_step_trains_like_the_ordinary_step(tmp_path, media_dir, micro_model_dir, stage, extra):
-    plain, graphed = _run_pair(tmp_path, media_dir, micro_model_dir, stage, "train.max_steps=4", *extra)
+    _, graphed = _run_pair(tmp_path, media_dir, micro_model_dir, stage, "train.max_steps=4", *extra)
     a, b = metrics(tmp_path / "plain"), metrics(tmp_path / "graphed")
     assert sorted(a) == sorted(b) == [1, 2, 3, 4]
     for s in a:
@@ -116,7 +116,7 @@ def test_cuda_graph_settings_that_cannot_work_are_refused(tmp_path):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="recording a CUDA graph needs a GPU")
 def test_recorded_steps_train_like_the_ordinary_step_on_a_gpu(tmp_path, micro_model_dir):
     gpu = ("train.device=cuda", "train.precision=fp32", "train.max_steps=6", "train.compile=blocks")
-    plain, graphed = _run_pair(tmp_path, None, micro_model_dir, "video_256", *gpu)  # Shapes World clips
+    _, graphed = _run_pair(tmp_path, None, micro_model_dir, "video_256", *gpu)  # Shapes World clips
     assert graphed.graphed.recorded  # steps 3..6 were replays
     a, b = metrics(tmp_path / "plain"), metrics(tmp_path / "graphed")
     for s in a:
