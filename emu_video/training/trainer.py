@@ -75,6 +75,17 @@ def use_channels_last(setting: str, device: torch.device, strategy: str) -> bool
     return setting == "on"
 
 
+def build_optimizer(params, o, device: torch.device, strategy: str, recorded: bool) -> torch.optim.AdamW:
+    """AdamW with the `[optim]` settings: one fused kernel for the whole update on GPUs (FSDP's sharded
+    parameters keep the default). A recorded step needs it fused everywhere (it skips non-finite updates
+    on the device) and capturable (step counts on the device), with the learning rate in a tensor."""
+    common = {"betas": tuple(o.betas), "eps": o.eps, "weight_decay": o.weight_decay}
+    if recorded:
+        return torch.optim.AdamW(params, lr=torch.tensor(o.lr, device=device), fused=True, capturable=True, **common)
+    fused = device.type == "cuda" and strategy != "fsdp"
+    return torch.optim.AdamW(params, lr=o.lr, **common, **({"fused": True} if fused else {}))
+
+
 class Trainer:
     def __init__(self, cfg: TrainingConfig, parallel: Parallel | None = None):
         self.cfg = cfg
@@ -99,16 +110,7 @@ class Trainer:
         if graphed and (par.world_size > 1 or self.accum > 1):
             raise UserError(f"train.cuda_graph records one micro-batch of one process; this run has "
                             f"{par.world_size} processes and {self.accum} micro-batches per step")
-        # one fused kernel for the whole update on GPUs (FSDP's sharded parameters keep the default); a
-        # recorded step needs it everywhere (it skips non-finite updates on the GPU), with the learning
-        # rate in a tensor and the step count on the device
-        fused = graphed or (par.device.type == "cuda" and par.strategy != "fsdp")
-        extra = {"fused": True} if fused else {}
-        lr = torch.tensor(o.lr, device=par.device) if graphed else o.lr
-        if graphed:
-            extra["capturable"] = True
-        self.optimizer = torch.optim.AdamW([p for _, p in self.named], lr=lr, betas=tuple(o.betas), eps=o.eps,
-                                           weight_decay=o.weight_decay, **extra)
+        self.optimizer = build_optimizer([p for _, p in self.named], o, par.device, par.strategy, graphed)
         self.ema = EMA(self.named, cfg.train.ema_decay, cfg.train.ema_warmup)
         self.graphed = (GraphedUpdate(self.task, [p for _, p in self.named], self.optimizer, self.ema,
                                       o.grad_clip, cfg.train.cuda_graph_warmup) if graphed else None)
