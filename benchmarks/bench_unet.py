@@ -32,8 +32,9 @@ import platform
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -41,12 +42,21 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from emu_video.training.graphed_step import GraphedTrainStep  # noqa: E402
-from benchlib_report import Budget, GiB, Report, Shapes, markdown_table, smoke_shapes  # noqa: E402
 from benchlib_measure import (  # noqa: E402
-    Env, HashTokenizer, build_ours, build_peer, count_flops, error_text, ours_inputs, peer_inputs, sdpa_context,
+    Env,
+    HashTokenizer,
+    build_ours,
+    build_peer,
+    count_flops,
+    error_text,
+    ours_inputs,
+    peer_inputs,
+    sdpa_context,
     time_steps,
 )
+from benchlib_report import Budget, GiB, Report, Shapes, markdown_table, smoke_shapes  # noqa: E402
+
+from emu_video.training.graphed_step import GraphedTrainStep  # noqa: E402
 
 SECTIONS = ("ceiling", "unet", "paper", "e2e", "train")  # e2e reuses the compiled paper U-Net
 # share of activations the compiled 2x-batch training row keeps (set_compile memory_budget); measured to fit

@@ -7,10 +7,10 @@ import gc
 import statistics
 import time
 import zlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
-
 from benchlib_report import GiB
 
 

@@ -36,7 +36,6 @@ if str(ROOT) not in sys.path:
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-
 from benchlib_measure import Env, build_ours, ours_inputs, time_steps  # noqa: E402
 
 # Kernel kinds, tried in order on the kernel's name (lower case).

@@ -82,7 +82,11 @@ def write_tiny_model_folder(root: Path, seed: int = 0, interpolation: bool = Tru
     """An emu-video model folder with the `tiny` U-Net (two text contexts: CLIP 24-dim, BERT 40-dim)."""
     from emu_video.diffusion import NoiseSchedule
     from emu_video.models import VideoUNet, tiny_config
-    from emu_video.pipelines.components import INTERPOLATION_WEIGHTS, ModelIndex, write_model_index
+    from emu_video.pipelines.components import (
+        INTERPOLATION_WEIGHTS,
+        ModelIndex,
+        write_model_index,
+    )
 
     torch.manual_seed(seed)
     unet = VideoUNet(tiny_config())

@@ -27,7 +27,11 @@ def register(sub) -> None:
 
 def init_from_diffusers(src: Path, out: Path, overwrite: bool = False) -> Path:
     from emu_video.models.serialization import from_diffusers_unet
-    from emu_video.pipelines.components import ModelIndex, copy_component, write_model_index
+    from emu_video.pipelines.components import (
+        ModelIndex,
+        copy_component,
+        write_model_index,
+    )
 
     src, out = Path(src), Path(out)
     if not src.is_dir():

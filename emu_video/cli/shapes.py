@@ -7,7 +7,10 @@ import sys
 from pathlib import Path
 
 from emu_video.errors import UserError
-from emu_video.shapes.datasets import IMAGE_TWO_OBJECT_FRACTION, VIDEO_TWO_OBJECT_FRACTION
+from emu_video.shapes.datasets import (
+    IMAGE_TWO_OBJECT_FRACTION,
+    VIDEO_TWO_OBJECT_FRACTION,
+)
 
 EPILOG_GRAMMAR = (
     "Prompts follow the caption grammar: 'a {color} {shape} {motion} [on a {background} background]', or two "

@@ -14,7 +14,13 @@ a resumable rank-sharded batch stream that counts unusable files, and precompute
 from emu_video.data.datasets import MediaSource, PixelDataset, Skipped
 from emu_video.data.frames import ClipSpec, SampleSkipped, clip_indices, to_model_pixels
 from emu_video.data.loader import BatchStream, collate
-from emu_video.data.manifest import ManifestRow, read_manifest, read_manifests, scan_folder, write_manifest
+from emu_video.data.manifest import (
+    ManifestRow,
+    read_manifest,
+    read_manifests,
+    scan_folder,
+    write_manifest,
+)
 from emu_video.data.sampler import SamplerState, ShardedSampler
 
 __all__ = [

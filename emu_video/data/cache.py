@@ -17,8 +17,8 @@ import json
 import os
 import shutil
 from bisect import bisect_right
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 from safetensors import safe_open

@@ -8,9 +8,9 @@ and never a substitute sample: the loader counts it and moves on to the next ind
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from torch.utils.data import Dataset
 

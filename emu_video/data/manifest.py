@@ -14,9 +14,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from emu_video.errors import UserError
 from emu_video.io.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES

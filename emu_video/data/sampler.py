@@ -7,8 +7,8 @@ is all a checkpoint needs to restart the stream exactly where it stopped.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Iterator
 
 import torch
 from torch.utils.data import Sampler
@@ -25,7 +25,7 @@ class SamplerState:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SamplerState":
+    def from_dict(cls, d: dict) -> SamplerState:
         return cls(int(d.get("epoch", 0)), int(d.get("position", 0)))
 
 

@@ -16,9 +16,9 @@ import io
 import json
 import os
 import tarfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from emu_video.data.manifest import ManifestRow
 from emu_video.errors import UserError

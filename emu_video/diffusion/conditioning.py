@@ -7,7 +7,7 @@ The U-Net input is concat([noisy latents, conditioning latents, mask]) along cha
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

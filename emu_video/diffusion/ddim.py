@@ -20,7 +20,8 @@ evaluates, which this module avoids.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 import torch
 
@@ -28,7 +29,7 @@ from ._coefficients import TimestepLike, alpha_bar_at
 from .parameterization import predict_x0_and_eps
 from .schedules import NoiseSchedule
 
-__all__ = ["SPACINGS", "ddim_timesteps", "ddim_step", "DDIMSampler"]
+__all__ = ["SPACINGS", "DDIMSampler", "ddim_step", "ddim_timesteps"]
 
 SPACINGS = ("trailing", "leading", "linspace")
 
@@ -78,7 +79,7 @@ def ddim_timesteps(
     return ts.to(torch.long)
 
 
-def _randn_like(x: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
+def _randn_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """Standard normal noise shaped like ``x``, drawn on the generator's device, then moved to x's."""
     draw_device = generator.device if generator is not None else x.device
     return torch.randn(x.shape, generator=generator, device=draw_device, dtype=x.dtype).to(x.device)
@@ -92,7 +93,7 @@ def ddim_step(
     alphas_cumprod: torch.Tensor,
     prediction_type: str,
     eta: float = 0.0,
-    generator: Optional[torch.Generator] = None,
+    generator: torch.Generator | None = None,
     final_alpha_cumprod: float = 1.0,
 ) -> torch.Tensor:
     """One DDIM update from timestep ``t`` to ``prev_t`` (a pure function).
@@ -165,7 +166,7 @@ class DDIMSampler:
         model_output: torch.Tensor,
         t: TimestepLike,
         x_t: torch.Tensor,
-        generator: Optional[torch.Generator] = None,
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """One DDIM update from ``t`` (an entry of ``self.timesteps``) to the next timestep of the grid."""
         return ddim_step(
@@ -185,9 +186,9 @@ class DDIMSampler:
         self,
         denoise_fn: DenoiseFn,
         x_T: torch.Tensor,
-        callback: Optional[Callable[[int, torch.Tensor, torch.Tensor], None]] = None,
+        callback: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
         progress: bool = False,
-        generator: Optional[torch.Generator] = None,
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Run the whole chain from ``x_T`` and return the final x0 estimate (latents).
 

@@ -12,12 +12,13 @@ The paper does not give its rates; the defaults (0.1 each) are a common choice, 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
 import torch
 
-__all__ = ["ConditionDropout", "apply_text_dropout", "apply_image_dropout"]
+__all__ = ["ConditionDropout", "apply_image_dropout", "apply_text_dropout"]
 
 TextEmbeds = Union[torch.Tensor, Sequence[torch.Tensor]]
 
@@ -44,8 +45,8 @@ class ConditionDropout:
     def sample(
         self,
         batch_size: int,
-        generator: Optional[torch.Generator] = None,
-        device: Optional[Union[torch.device, str]] = None,
+        generator: torch.Generator | None = None,
+        device: Union[torch.device, str] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(drop_text, drop_image)``, two BoolTensors of shape ``(batch_size,)``.
 
@@ -97,8 +98,8 @@ def apply_text_dropout(text_embeds: TextEmbeds, null_embeds: TextEmbeds, drop_te
 
 
 def apply_image_dropout(
-    cond_latents: torch.Tensor, mask: Optional[torch.Tensor], drop_image: torch.Tensor
-) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    cond_latents: torch.Tensor, mask: torch.Tensor | None, drop_image: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Zero the image-conditioning latents and their frame mask for the rows flagged in ``drop_image``.
 
     ``cond_latents`` is e.g. (B, C, T, H, W), ``mask`` e.g. (B, 1, T, H, W) (or None). Returns the pair.

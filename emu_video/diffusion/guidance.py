@@ -19,9 +19,9 @@ import torch
 __all__ = [
     "GUIDANCE_ORDER",
     "classifier_free_guidance",
-    "two_condition_guidance",
     "repeat_for_guidance",
     "split_guidance",
+    "two_condition_guidance",
 ]
 
 GUIDANCE_ORDER = ("null", "image", "full")

@@ -21,13 +21,13 @@ from .schedules import PREDICTION_TYPES, NoiseSchedule
 
 __all__ = [
     "add_noise",
-    "velocity",
-    "training_target",
-    "predict_x0_and_eps",
     "eps_to_v",
-    "v_to_eps",
     "eps_to_x0",
+    "predict_x0_and_eps",
+    "training_target",
+    "v_to_eps",
     "v_to_x0",
+    "velocity",
 ]
 
 

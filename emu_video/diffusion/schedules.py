@@ -21,10 +21,10 @@ import torch
 
 __all__ = [
     "PREDICTION_TYPES",
+    "NoiseSchedule",
+    "alphas_cumprod_from_betas",
     "quad_betas",
     "rescale_zero_terminal_snr",
-    "alphas_cumprod_from_betas",
-    "NoiseSchedule",
 ]
 
 PREDICTION_TYPES = ("epsilon", "v_prediction")
@@ -121,12 +121,12 @@ class NoiseSchedule:
 
     # ------------------------------------------------------------------ presets
     @classmethod
-    def stage_256(cls) -> "NoiseSchedule":
+    def stage_256(cls) -> NoiseSchedule:
         """The 256px stage: LDM "quad" schedule, epsilon prediction."""
         return cls(zero_terminal_snr=False, prediction_type="epsilon")
 
     @classmethod
-    def stage_512(cls) -> "NoiseSchedule":
+    def stage_512(cls) -> NoiseSchedule:
         """The 512px / HQ fine-tune / interpolation stages: quad rescaled to zero terminal SNR, v-prediction."""
         return cls(zero_terminal_snr=True, prediction_type="v_prediction")
 
@@ -163,7 +163,7 @@ class NoiseSchedule:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "NoiseSchedule":
+    def from_dict(cls, d: dict[str, Any]) -> NoiseSchedule:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:

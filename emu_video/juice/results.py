@@ -14,7 +14,12 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
-from emu_video.juice.protocol import AGREEMENT_LEVELS, AXES, QUESTION_BY_AXIS, agreement_level
+from emu_video.juice.protocol import (
+    AGREEMENT_LEVELS,
+    AXES,
+    QUESTION_BY_AXIS,
+    agreement_level,
+)
 from emu_video.juice.stats import binary_kappa, majority, wilson_interval
 from emu_video.juice.store import Study
 

@@ -235,7 +235,7 @@ class Study:
             raise UserError(f"{self.db_path}: unsupported study schema version {self.meta.get('schema_version')}")
 
     @classmethod
-    def open(cls, root: str | Path, name: str) -> "Study":
+    def open(cls, root: str | Path, name: str) -> Study:
         check_study_name(name)
         return cls(Path(root) / name)
 

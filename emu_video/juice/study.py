@@ -14,7 +14,16 @@ from pathlib import Path
 from emu_video.errors import UserError
 from emu_video.juice.process import _parse_aspect, process_pair
 from emu_video.juice.prompts import Prompt, find_videos, load_prompts
-from emu_video.juice.store import DB_NAME, VIDEO_DIR, Study, check_study_name, connect, init_db, new_token, write_tx
+from emu_video.juice.store import (
+    DB_NAME,
+    VIDEO_DIR,
+    Study,
+    check_study_name,
+    connect,
+    init_db,
+    new_token,
+    write_tx,
+)
 
 MAX_SYSTEM_NAME = 64
 

@@ -13,7 +13,6 @@ from torch import nn
 
 from emu_video.models import frame_attention
 
-
 # Most (batch, heads) pairs one fused-attention launch can take: CUDA grids allow 65535 blocks along y and z.
 MAX_SDPA_HEADS = 65535
 

@@ -24,7 +24,7 @@ class FrameAutoencoder:
         self.shift_factor = float(getattr(vae.config, "shift_factor", 0.0) or 0.0)
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, device=None, dtype=None, chunk_size: int = 8) -> "FrameAutoencoder":
+    def from_pretrained(cls, folder: str | Path, device=None, dtype=None, chunk_size: int = 8) -> FrameAutoencoder:
         from diffusers import AutoencoderKL
 
         from emu_video.models._quiet import quiet_libraries
@@ -40,13 +40,13 @@ class FrameAutoencoder:
             raise UserError(f"cannot load the autoencoder from {folder}: {exc}") from exc
         return cls(vae.to(device=device or "cpu", dtype=dtype or torch.float32), chunk_size)
 
-    def to_channels_last(self, enabled: bool = True) -> "FrameAutoencoder":
+    def to_channels_last(self, enabled: bool = True) -> FrameAutoencoder:
         """Convolutions on (N, H, W, C) frames (cuDNN's NHWC kernels on GPUs): weights and each chunk."""
         self.memory_format = torch.channels_last if enabled else torch.contiguous_format
         self.vae.to(memory_format=self.memory_format)
         return self
 
-    def set_compile(self, enabled: bool = True, backend: str = "inductor") -> "FrameAutoencoder":
+    def set_compile(self, enabled: bool = True, backend: str = "inductor") -> FrameAutoencoder:
         """torch.compile the encoder and the decoder (static shapes; each compiles on its first call).
 
         The fused kernels matter most in channels-last: eager GroupNorm takes NCHW only, so every one of
@@ -60,7 +60,7 @@ class FrameAutoencoder:
         self.compiled = bool(enabled)
         return self
 
-    def optimize_for_inference(self, compile: bool | None = None) -> "FrameAutoencoder":
+    def optimize_for_inference(self, compile: bool | None = None) -> FrameAutoencoder:
         """Channels-last frames and compiled encoder/decoder (`compile`, default: on a GPU). On the CPU it
         stays as it is: eager GroupNorm would copy channels-last activations out and back."""
         on_cuda = self.device.type == "cuda"

@@ -103,7 +103,7 @@ class VideoUNetConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "VideoUNetConfig":
+    def from_dict(cls, d: dict[str, Any]) -> VideoUNetConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(k for k in d if k not in names and not k.startswith("_"))
         if unknown:
@@ -114,7 +114,7 @@ class VideoUNetConfig:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: str | Path) -> "VideoUNetConfig":
+    def load(cls, path: str | Path) -> VideoUNetConfig:
         path = Path(path)
         if not path.exists():
             raise UserError(f"missing U-Net config: {path}")
@@ -124,7 +124,7 @@ class VideoUNetConfig:
             raise UserError(f"unreadable U-Net config {path}: {exc}") from exc
 
     @classmethod
-    def from_diffusers(cls, d: dict[str, Any], **overrides) -> "VideoUNetConfig":
+    def from_diffusers(cls, d: dict[str, Any], **overrides) -> VideoUNetConfig:
         """The spatial shape of a diffusers `UNet2DConditionModel` config (SD 1.x / 2.x style)."""
         down = d.get("down_block_types", ["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"])
         unsupported = [b for b in down if b not in ("CrossAttnDownBlock2D", "DownBlock2D")]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, Sequence
 
 import torch
 from torch import nn
@@ -79,7 +79,7 @@ def uncompile_regions(modules: Sequence[nn.Module]) -> None:
 @dataclass
 class _Entry:
     calls: int = 0
-    graph: "torch.cuda.CUDAGraph | None" = None
+    graph: torch.cuda.CUDAGraph | None = None
     inputs: list[torch.Tensor] = field(default_factory=list)
     output: torch.Tensor | None = None
     failed: str | None = None

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -89,7 +89,7 @@ class TextEncoder(torch.nn.Module):
     def from_pretrained(
         cls, folder: str | Path, max_length: int = 77, device=None, dtype=None, tokenizer_folder: str | Path | None = None,
         clause_tokens: int = 0,
-    ) -> "TextEncoder":
+    ) -> TextEncoder:
         """Load from local folders only (diffusers layout keeps the tokenizer in a sibling `tokenizer/`)."""
         import transformers
 
@@ -111,7 +111,7 @@ class TextEncoder(torch.nn.Module):
         return cls(tokenizer, model.to(device=device or "cpu", dtype=dtype or torch.float32), max_length, clause_tokens)
 
     @classmethod
-    def from_spec(cls, spec: dict, root: Path | None = None, device=None, dtype=None) -> "TextEncoder":
+    def from_spec(cls, spec: dict, root: Path | None = None, device=None, dtype=None) -> TextEncoder:
         """From a model_index.json entry: {"package" | "path", "tokenizer", "max_length", "clause_tokens"}."""
         return cls.from_pretrained(
             resolve_text_encoder_path(spec, root), max_length=int(spec.get("max_length", 77)), device=device,
@@ -122,7 +122,7 @@ class TextEncoder(torch.nn.Module):
     @property
     def hidden_size(self) -> int:
         cfg = self.model.config
-        return int(getattr(cfg, "hidden_size", None) or getattr(cfg, "d_model"))
+        return int(getattr(cfg, "hidden_size", None) or cfg.d_model)
 
     @torch.no_grad()
     def forward(self, prompts: Sequence[str]) -> torch.Tensor:

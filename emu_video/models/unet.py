@@ -4,17 +4,17 @@ layers and the image-conditioned video model with them."""
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
-import torch.nn.functional as F
 import torch._functorch.config
+import torch.nn.functional as F
 import torch.utils.checkpoint
 from torch import nn
 
 from emu_video.errors import UserError
-from emu_video.models.blocks import DownBlock, MidBlock, UpBlock
 from emu_video.models.attention import Attention, SpatialTransformer
+from emu_video.models.blocks import DownBlock, MidBlock, UpBlock
 from emu_video.models.config import VideoUNetConfig
 from emu_video.models.embeddings import TimestepEmbedding, sinusoidal_embedding
 from emu_video.models.fast import (
@@ -93,7 +93,7 @@ class VideoUNet(nn.Module):
     def video_parameters(self) -> list[nn.Parameter]:
         return [p for _, p in self.video_named_parameters()]
 
-    def freeze_spatial(self, frozen: bool = True) -> "VideoUNet":
+    def freeze_spatial(self, frozen: bool = True) -> VideoUNet:
         """Freeze the text-to-image weights; only temporal layers and the conditioning input channels train."""
         for _, p in self.spatial_named_parameters():
             p.requires_grad_(not frozen)
@@ -116,7 +116,7 @@ class VideoUNet(nn.Module):
             self.conv_in_cond.weight.zero_()
 
     @torch.no_grad()
-    def with_clause_tokens(self, clause_tokens: int) -> "VideoUNet":
+    def with_clause_tokens(self, clause_tokens: int) -> VideoUNet:
         """A copy of this U-Net (float32, CPU) that reads `clause_tokens` trailing context rows as clause
         tokens. Every weight is kept; clause attention layers are new and start as identity, so the copy
         computes exactly what this U-Net does (given contexts with the extra rows)."""
@@ -127,7 +127,7 @@ class VideoUNet(nn.Module):
         other.load_state_dict({k: own.get(k, theirs[k]) for k in theirs})
         return other
 
-    def enable_gradient_checkpointing(self, enabled: bool = True) -> "VideoUNet":
+    def enable_gradient_checkpointing(self, enabled: bool = True) -> VideoUNet:
         """Recompute each block's activations in the backward pass instead of storing them."""
         self.gradient_checkpointing = enabled
         return self
@@ -140,7 +140,7 @@ class VideoUNet(nn.Module):
     # Speed -------------------------------------------------------------------------------------------------
     def set_fast_paths(
         self, enabled: bool = True, frames_kernel: bool | None = None, conv_kernel: bool | None = None
-    ) -> "VideoUNet":
+    ) -> VideoUNet:
         """Fused q/k/v projections, temporal layers without layout transposes, and on CUDA the Triton kernels:
         the fused short-sequence kernel for temporal self-attention (`frame_attention`; `frames_kernel`
         switches it alone) and, in inference, the implicit-GEMM temporal convolution (`frame_conv`;
@@ -157,7 +157,7 @@ class VideoUNet(nn.Module):
                 module.conv_kernel = bool(conv_kernel)
         return self
 
-    def to_channels_last(self, enabled: bool = True) -> "VideoUNet":
+    def to_channels_last(self, enabled: bool = True) -> VideoUNet:
         """Keep frames as (B*T, H, W, C) in memory: convolutions run in cuDNN's NHWC kernels and the
         transformers' token views (B*T, H*W, C) and (B, T, H*W, C) need no copies."""
         fmt2d = torch.channels_last if enabled else torch.contiguous_format
@@ -185,7 +185,7 @@ class VideoUNet(nn.Module):
         memory_budget: float | None = None,
         tune_kernels: bool = False,
         **kwargs,
-    ) -> "VideoUNet":
+    ) -> VideoUNet:
         """torch.compile the network: "blocks" compiles each ResNet and transformer (regional compilation:
         blocks of one shape share their compiled code, so compiling is quick), "full" the whole forward as
         one graph (more fusion, much longer compiles), "none" undoes it. `image_model=False` leaves the
@@ -223,7 +223,7 @@ class VideoUNet(nn.Module):
             self._cuda_graphs.reset()
         return self
 
-    def enable_cuda_graphs(self, enabled: bool = True, warmup: int = 2) -> "VideoUNet":
+    def enable_cuda_graphs(self, enabled: bool = True, warmup: int = 2) -> VideoUNet:
         """Record each inference forward (per input shape) into a CUDA graph and replay it: one launch per
         step instead of thousands. Only for CUDA inputs without autograd; the first `warmup` calls of each
         shape run normally."""
@@ -248,7 +248,7 @@ class VideoUNet(nn.Module):
         dynamic: bool | None = False,
         compile_image_model: bool = True,
         tune_kernels: bool = False,
-    ) -> "VideoUNet":
+    ) -> VideoUNet:
         """bf16 weights, channels-last frames, compiled blocks and CUDA-graph replay (each optional).
 
         compile: a `set_compile` mode, or "auto" for "blocks" on a GPU and "none" on the CPU. CUDA graphs
@@ -270,7 +270,7 @@ class VideoUNet(nn.Module):
         self.enable_cuda_graphs(cuda_graphs and on_cuda)
         return self
 
-    def to_mixed_precision(self, frozen_dtype: torch.dtype = torch.bfloat16, trainable_dtype: torch.dtype = torch.float32) -> "VideoUNet":
+    def to_mixed_precision(self, frozen_dtype: torch.dtype = torch.bfloat16, trainable_dtype: torch.dtype = torch.float32) -> VideoUNet:
         """For training with autocast: parameters that do not require grad (the frozen spatial weights) in
         `frozen_dtype`, trainable ones in `trainable_dtype` (their optimizer master copy)."""
         for p in self.parameters():
@@ -298,7 +298,7 @@ class VideoUNet(nn.Module):
     def forward(
         self,
         sample: torch.Tensor,
-        timestep: torch.Tensor | int | float,
+        timestep: torch.Tensor | float,
         encoder_hidden_states: torch.Tensor | Sequence[torch.Tensor],
         use_temporal: bool = True,
     ) -> torch.Tensor:
@@ -408,7 +408,7 @@ class VideoUNet(nn.Module):
         return serialization.save_pretrained(self, folder, dtype)
 
     @classmethod
-    def from_pretrained(cls, folder, device=None, dtype: torch.dtype | None = None) -> "VideoUNet":
+    def from_pretrained(cls, folder, device=None, dtype: torch.dtype | None = None) -> VideoUNet:
         from emu_video.models import serialization
 
         return serialization.from_pretrained(folder, device, dtype)

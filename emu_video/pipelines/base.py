@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from emu_video.diffusion import DDIMSampler, NoiseSchedule, classifier_free_guidance, two_condition_guidance
-from emu_video.diffusion.conditioning import unet_input
 from emu_video.data.frames import to_model_pixels
+from emu_video.diffusion import (
+    DDIMSampler,
+    NoiseSchedule,
+    classifier_free_guidance,
+    two_condition_guidance,
+)
+from emu_video.diffusion.conditioning import unet_input
 from emu_video.errors import UserError
 from emu_video.pipelines.components import EmuVideoComponents
 

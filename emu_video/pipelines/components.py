@@ -24,7 +24,10 @@ import torch
 from emu_video.diffusion import NoiseSchedule
 from emu_video.errors import UserError
 from emu_video.models.autoencoder import FrameAutoencoder
-from emu_video.models.serialization import read_safetensors, with_identity_clause_weights
+from emu_video.models.serialization import (
+    read_safetensors,
+    with_identity_clause_weights,
+)
 from emu_video.models.text_encoder import TextEncoder
 from emu_video.models.unet import VideoUNet, is_video_param
 
@@ -65,7 +68,7 @@ class ModelIndex:
         return d
 
     @classmethod
-    def load(cls, folder: Path) -> "ModelIndex":
+    def load(cls, folder: Path) -> ModelIndex:
         path = folder / INDEX_NAME
         if not path.exists():
             raise UserError(f"{folder} is not an emu-video model folder (no {INDEX_NAME})")
@@ -136,7 +139,7 @@ class EmuVideoComponents:
 
     # Loading -------------------------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, model: str | Path | None = None, device="cpu", dtype=None) -> "EmuVideoComponents":
+    def from_pretrained(cls, model: str | Path | None = None, device="cpu", dtype=None) -> EmuVideoComponents:
         folder = resolve_model_dir(model)
         dtype = parse_dtype(dtype)
         index = ModelIndex.load(folder)
@@ -172,7 +175,7 @@ class EmuVideoComponents:
 
     # Speed ----------------------------------------------------------------------------------------------
     def optimize_for_inference(self, compile: str = "auto", cuda_graphs: bool = True,
-                               tune_kernels: bool = False) -> "EmuVideoComponents":
+                               tune_kernels: bool = False) -> EmuVideoComponents:
         """Switch the U-Net's fast paths on (`VideoUNet.optimize_for_inference`, keeping the loaded dtype):
         fused projections and channels-last frames everywhere; on a GPU also compiled blocks and CUDA-graph
         replay, and a compiled channels-last autoencoder. The first call of each shape compiles (a minute or

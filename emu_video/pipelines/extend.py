@@ -8,8 +8,8 @@ import torch
 from emu_video.diffusion.conditioning import extension_condition
 from emu_video.errors import UserError
 from emu_video.pipelines.base import (
-    Pipeline,
     GuidedDenoiser,
+    Pipeline,
     StepCallback,
     VideoOutput,
     check_prompt,

@@ -14,8 +14,8 @@ from emu_video.diffusion import add_noise
 from emu_video.diffusion.conditioning import interpolation_condition, stitch_plan
 from emu_video.errors import UserError
 from emu_video.pipelines.base import (
-    Pipeline,
     GuidedDenoiser,
+    Pipeline,
     StepCallback,
     VideoOutput,
     check_prompt,

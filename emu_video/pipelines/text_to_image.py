@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from emu_video.pipelines.base import (
-    Pipeline,
     GuidedDenoiser,
     ImageOutput,
+    Pipeline,
     StepCallback,
     check_prompt,
     denoise,

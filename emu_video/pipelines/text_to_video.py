@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from emu_video.pipelines.base import Pipeline, StepCallback, VideoOutput, check_prompt, make_generator, tensor_to_frames
+from emu_video.pipelines.base import (
+    Pipeline,
+    StepCallback,
+    VideoOutput,
+    check_prompt,
+    make_generator,
+    tensor_to_frames,
+)
 from emu_video.pipelines.components import EmuVideoComponents
 from emu_video.pipelines.image_to_video import ImageToVideoPipeline
 from emu_video.pipelines.interpolate import InterpolatePipeline

@@ -11,8 +11,20 @@ from emu_video.shapes.datasets import (
     video_sample,
 )
 from emu_video.shapes.evalsets import EVAL_SET_NAMES, EvalItem, EvalSet, load_eval_set
-from emu_video.shapes.evaluate import evaluate_set, evaluate_sets, format_table, summarize_reports
-from emu_video.shapes.grammar import ParsedObject, ParsedPrompt, caption, image_caption, parse_prompt, scene_from_prompt
+from emu_video.shapes.evaluate import (
+    evaluate_set,
+    evaluate_sets,
+    format_table,
+    summarize_reports,
+)
+from emu_video.shapes.grammar import (
+    ParsedObject,
+    ParsedPrompt,
+    caption,
+    image_caption,
+    parse_prompt,
+    scene_from_prompt,
+)
 from emu_video.shapes.judge import judge
 from emu_video.shapes.palette import (
     BACKGROUNDS,

@@ -11,8 +11,8 @@ background"); reading it into a scene gives a still object.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 

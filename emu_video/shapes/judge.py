@@ -307,8 +307,7 @@ def _flicker(labels: np.ndarray, frames_rgb: np.ndarray, bg_index: int | None) -
 
 def _load(video, fps: float | None) -> tuple[np.ndarray, float]:
     if isinstance(video, (str, os.PathLike)):
-        from emu_video.io.video import read_image, read_video
-        from emu_video.io.video import IMAGE_SUFFIXES
+        from emu_video.io.video import IMAGE_SUFFIXES, read_image, read_video
 
         if str(video).lower().endswith(IMAGE_SUFFIXES):
             return read_image(video)[None], float(fps or P.FPS)

@@ -6,8 +6,8 @@ Everything a clip shows follows from a Scene; `random_scene` and `place_objects`
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -47,7 +47,7 @@ class ShapeObject:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ShapeObject":
+    def from_dict(cls, d: dict) -> ShapeObject:
         return cls(
             color=str(d["color"]),
             shape=str(d["shape"]),
@@ -70,14 +70,14 @@ class Scene:
         return {"background": self.background, "objects": [o.to_dict() for o in self.objects]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Scene":
+    def from_dict(cls, d: dict) -> Scene:
         return cls(objects=tuple(ShapeObject.from_dict(o) for o in d["objects"]), background=str(d["background"]))
 
     def problems(self) -> list[str]:
         """Every rule of Shapes World v1 this scene breaks (empty when it is valid)."""
         return scene_problems(self)
 
-    def validate(self) -> "Scene":
+    def validate(self) -> Scene:
         probs = self.problems()
         if probs:
             raise UserError("invalid Shapes World scene: " + "; ".join(probs))

@@ -13,7 +13,13 @@ from __future__ import annotations
 import numpy as np
 from torch.utils.data import Dataset
 
-from emu_video.data.frames import ClipSpec, clip_indices, sample_rng, to_model_pixels, to_uint8_pixels
+from emu_video.data.frames import (
+    ClipSpec,
+    clip_indices,
+    sample_rng,
+    to_model_pixels,
+    to_uint8_pixels,
+)
 from emu_video.shapes import palette as P
 from emu_video.shapes.datasets import (
     IMAGE_TWO_OBJECT_FRACTION,

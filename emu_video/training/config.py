@@ -14,7 +14,10 @@ from typing import Any
 import tomllib
 
 from emu_video.errors import UserError
-from emu_video.shapes.datasets import IMAGE_TWO_OBJECT_FRACTION, VIDEO_TWO_OBJECT_FRACTION
+from emu_video.shapes.datasets import (
+    IMAGE_TWO_OBJECT_FRACTION,
+    VIDEO_TWO_OBJECT_FRACTION,
+)
 from emu_video.training import typed
 
 STAGE_DIR = Path(__file__).resolve().parent / "stages"
@@ -234,7 +237,7 @@ class TrainingConfig:
         d = self.diffusion
         return NoiseSchedule(d.num_train_timesteps, d.beta_start, d.beta_end, d.zero_terminal_snr, d.prediction_type)
 
-    def validate(self) -> "TrainingConfig":
+    def validate(self) -> TrainingConfig:
         _validate(self)
         return self
 
@@ -365,7 +368,7 @@ def resolve_stage_file(name_or_path: str, relative_to: Path | None = None) -> Pa
     for cand in candidates:
         if cand.is_file():
             return cand
-    stem = p.name[:-5] if p.name.endswith(".toml") else p.name
+    stem = p.name.removesuffix(".toml")
     packaged = STAGE_DIR / f"{stem}.toml"
     if packaged.is_file() and p.parent == Path("."):
         return packaged

@@ -11,8 +11,9 @@ import contextlib
 import copy
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from emu_video.pipelines.components import ModelIndex, write_model_index
 from emu_video.training.model_setup import ModelSource

@@ -16,7 +16,7 @@ Without CUDA the step simply runs eagerly, so the same code trains on a CPU.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 

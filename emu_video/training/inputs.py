@@ -21,14 +21,14 @@ class DiffusionInputs:
 
     @classmethod
     def live(cls, src: ModelSource, device: torch.device, dtype: torch.dtype, resolution: int = 512
-             ) -> "DiffusionInputs":
+             ) -> DiffusionInputs:
         # Frames per VAE call: about 4 Mpixels at a time (8 frames at 512px, 1024 at 64px).
         chunk = max(8, (1 << 22) // (resolution * resolution))
         vae = FrameAutoencoder.from_pretrained(src.vae_dir, device=device, dtype=dtype, chunk_size=chunk)
         return cls(device, vae, load_text_encoders(src.text_specs, device, dtype))
 
     @classmethod
-    def cached(cls, dataset: CachedDataset, device: torch.device) -> "DiffusionInputs":
+    def cached(cls, dataset: CachedDataset, device: torch.device) -> DiffusionInputs:
         return cls(device, null=dataset.null_embeddings())
 
     @property

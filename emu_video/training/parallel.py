@@ -13,7 +13,8 @@ import logging
 import os
 import socket
 import warnings
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 import torch.distributed as dist

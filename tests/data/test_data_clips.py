@@ -5,7 +5,13 @@ import torch
 
 from emu_video.data.datasets import MediaSource, PixelDataset, Skipped
 from emu_video.data.decode import decode_clip, decode_image
-from emu_video.data.frames import ClipSpec, SampleSkipped, clip_indices, sample_rng, to_model_pixels
+from emu_video.data.frames import (
+    ClipSpec,
+    SampleSkipped,
+    clip_indices,
+    sample_rng,
+    to_model_pixels,
+)
 from emu_video.io.video import read_video, write_video
 
 

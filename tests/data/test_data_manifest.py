@@ -2,7 +2,12 @@ import json
 
 import pytest
 
-from emu_video.data.manifest import ManifestRow, read_manifest, scan_folder, write_manifest
+from emu_video.data.manifest import (
+    ManifestRow,
+    read_manifest,
+    scan_folder,
+    write_manifest,
+)
 from emu_video.errors import UserError
 
 

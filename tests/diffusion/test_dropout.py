@@ -1,7 +1,11 @@
 import pytest
 import torch
 
-from emu_video.diffusion import ConditionDropout, apply_image_dropout, apply_text_dropout
+from emu_video.diffusion import (
+    ConditionDropout,
+    apply_image_dropout,
+    apply_text_dropout,
+)
 
 
 @pytest.mark.parametrize("rates", [(0.1, 0.1, 0.1), (0.05, 0.2, 0.15), (0.0, 0.5, 0.0), (0.3, 0.3, 0.4)])

@@ -3,7 +3,9 @@ import math
 import pytest
 import torch
 from diffusers import DDIMScheduler
-from diffusers.schedulers.scheduling_ddim import rescale_zero_terminal_snr as ref_rescale
+from diffusers.schedulers.scheduling_ddim import (
+    rescale_zero_terminal_snr as ref_rescale,
+)
 
 from emu_video.diffusion import NoiseSchedule, quad_betas, rescale_zero_terminal_snr
 from emu_video.diffusion.schedules import alphas_cumprod_from_betas

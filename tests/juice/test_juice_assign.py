@@ -7,7 +7,13 @@ from collections import Counter
 import pytest
 from juice_helpers import answer, db_counts
 
-from emu_video.juice.store import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from emu_video.juice.store import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+)
 
 
 def _drain(study, tokens):

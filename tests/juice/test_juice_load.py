@@ -18,7 +18,7 @@ from collections import Counter
 import pytest
 from juice_helpers import tiny_pairs
 
-from emu_video.juice.protocol import QUALITY, FAITHFULNESS
+from emu_video.juice.protocol import FAITHFULNESS, QUALITY
 
 RATERS = 50
 VOTES_EACH = 20

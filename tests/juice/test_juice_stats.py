@@ -6,7 +6,13 @@ import random
 import pytest
 
 from emu_video.juice.protocol import agreement_level
-from emu_video.juice.stats import agreement_counts, binary_kappa, fleiss_kappa, majority, wilson_interval
+from emu_video.juice.stats import (
+    agreement_counts,
+    binary_kappa,
+    fleiss_kappa,
+    majority,
+    wilson_interval,
+)
 
 
 def test_kappa_always_complete_is_one():

@@ -1,10 +1,10 @@
 """`FrameAutoencoder.optimize_for_inference`: what it switches on where, and that decoding keeps its result."""
 
 import torch
+from builders import write_tiny_vae
 
 from emu_video.models import fast
 from emu_video.models.autoencoder import FrameAutoencoder
-from builders import write_tiny_vae
 
 
 def test_optimize_for_inference_stays_eager_on_cpu_and_compiles_channels_last_when_asked(tmp_path, monkeypatch):

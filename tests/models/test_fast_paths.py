@@ -9,13 +9,17 @@ loop's precomputed conditioning.
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
+from unet_pairs import random_model, reference_pair
 
 from emu_video.models import VideoUNet, tiny_config
 from emu_video.models import attention as attention_module
 from emu_video.models.attention import Attention
-from emu_video.models.temporal import TemporalConv, TemporalTransformer, TemporalTransformerBlock
 from emu_video.models.resnet import Downsample, Upsample
-from unet_pairs import random_model, reference_pair
+from emu_video.models.temporal import (
+    TemporalConv,
+    TemporalTransformer,
+    TemporalTransformerBlock,
+)
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 

@@ -6,7 +6,13 @@ import pytest
 from emu_video.errors import UserError
 from emu_video.shapes import palette as P
 from emu_video.shapes.render import render, render_image
-from emu_video.shapes.scene import Scene, ShapeObject, pair_clear, position_range, random_scene
+from emu_video.shapes.scene import (
+    Scene,
+    ShapeObject,
+    pair_clear,
+    position_range,
+    random_scene,
+)
 
 
 def _scenes(n, seed=0, **kw):

@@ -5,12 +5,17 @@ import torch
 
 from emu_video.data.frames import ClipSpec, model_pixels, to_model_pixels
 from emu_video.shapes import palette as P
-from emu_video.shapes.datasets import IMAGE_TWO_OBJECT_FRACTION, VIDEO_TWO_OBJECT_FRACTION, image_sample, \
-    video_sample, video_scene
+from emu_video.shapes.datasets import (
+    IMAGE_TWO_OBJECT_FRACTION,
+    VIDEO_TWO_OBJECT_FRACTION,
+    image_sample,
+    video_sample,
+    video_scene,
+)
 from emu_video.shapes.grammar import parse_prompt
 from emu_video.shapes.render import render
-from emu_video.training.config import ShapesSection
 from emu_video.shapes.stream import ShapesWorldDataset
+from emu_video.training.config import ShapesSection
 
 
 def test_video_items_follow_the_clip_spec_and_match_the_renderer():

@@ -205,7 +205,6 @@ def test_shapes_world_autoencoder_trains_on_random_crops(tmp_path):
 
 def test_random_crops_are_slices_of_their_own_image():
     from emu_video.training.task_autoencoder import random_crops
-
     from emu_video.training.train_state import SampleRandom
 
     x = torch.arange(4 * 3 * 16 * 16, dtype=torch.float32).reshape(4, 3, 16, 16)
