@@ -231,6 +231,36 @@ def geglu_cases(dev, dt):
     return cases
 
 
+# (name, images = guidance passes x frames, heads, tokens, head size) of the inference steps' spatial
+# self-attention: the paper window's two levels and sd15's two largest
+FLEX_SHAPES = (("paper window, 64x64", 111, 6, 4096, 64), ("paper window, 32x32", 111, 12, 1024, 64),
+               ("sd15 3 x 16 frames, 64x64", 48, 8, 4096, 40), ("sd15 3 x 16 frames, 32x32", 48, 8, 1024, 80))
+FLEX_OPTIONS = ({}, {"BLOCK_M": 128, "BLOCK_N": 64, "num_warps": 8, "num_stages": 3},
+                {"BLOCK_M": 128, "BLOCK_N": 64, "num_warps": 4, "num_stages": 3, "USE_TMA": True},
+                {"BLOCK_M": 128, "BLOCK_N": 128, "num_warps": 8, "num_stages": 2})
+
+
+def flex_cases(dev, dt):
+    """Spatial self-attention through FlexAttention (Triton, compiled; default and a few tile settings)
+    against SDPA's cuDNN and FlashAttention-2 backends: whether a Triton attention beats cuDNN here."""
+    from torch.nn.attention import SDPBackend
+    from torch.nn.attention.flex_attention import flex_attention
+
+    torch._dynamo.config.cache_size_limit = max(64, torch._dynamo.config.cache_size_limit)  # one compile per row
+    cases = []
+    for what, images, heads, n, d in FLEX_SHAPES:
+        q, k, v = (torch.randn(images, heads, n, d, device=dev, dtype=dt) for _ in range(3))
+        variants = {"SDPA cudnn": lambda q=q, k=k, v=v: sdpa_with(SDPBackend.CUDNN_ATTENTION)(q, k, v),
+                    "SDPA flash": lambda q=q, k=k, v=v: sdpa_with(SDPBackend.FLASH_ATTENTION)(q, k, v)}
+        for options in FLEX_OPTIONS:
+            fn = torch.compile(flex_attention, dynamic=False)
+            name = "flex_attention " + (", ".join(f"{a}={b}" for a, b in options.items()) or "default")
+            variants[name] = lambda fn=fn, q=q, k=k, v=v, o=options: fn(q, k, v, kernel_options=o or None)
+        cases.append((f"spatial self-attention, {what}: {images} x {heads} heads x {n} tokens x {d}",
+                      4 * images * heads * n * n * d, variants))
+    return cases
+
+
 # (latent side, channels) of the sd15 U-Net's attention levels in the 256px training step (32x32 latents),
 # 8 heads each: head sizes 40, 80 and 160
 TRAIN_ATTENTION_LEVELS = ((32, 320), (16, 640), (8, 1280))
@@ -274,7 +304,8 @@ def main(argv=None) -> int:
     p.add_argument("--only", default="attention,short,conv,geglu",
                    help="comma-separated layer groups: attention, short (16/8-frame temporal attention), conv, "
                         "geglu, train_attention (sd15 training shapes, forward + backward), conv_sweep (tile "
-                        "configurations of the implicit-GEMM temporal convolution)")
+                        "configurations of the implicit-GEMM temporal convolution), flex (FlexAttention against "
+                        "SDPA's backends at the inference steps' spatial self-attention shapes)")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     if not torch.cuda.is_available():
@@ -289,7 +320,8 @@ def main(argv=None) -> int:
               "conv": lambda: temporal_conv_cases(args.frames, args.batch, dev, dt),
               "conv_sweep": lambda: conv_sweep_cases(args.frames, args.batch, dev, dt),
               "geglu": lambda: geglu_cases(dev, dt),
-              "train_attention": lambda: train_attention_cases(dev, dt)}
+              "train_attention": lambda: train_attention_cases(dev, dt),
+              "flex": lambda: flex_cases(dev, dt)}
     for key in args.only.split(","):
         if key not in groups:
             p.error(f"unknown layer group {key!r}")
