@@ -37,11 +37,11 @@ class GraphedUpdate:
     """
 
     def __init__(self, task: Task, params: list[torch.nn.Parameter], optimizer: torch.optim.Optimizer, ema: EMA,
-                 grad_clip: float, warmup: int):
+                 max_grad_norm: float, warmup: int):
         if not all(g.get("fused") and torch.is_tensor(g["lr"]) for g in optimizer.param_groups):
             raise ValueError("the recorded step needs fused AdamW with a tensor learning rate")
         self.task, self.params, self.optimizer, self.ema = task, params, optimizer, ema
-        self.clip = grad_clip if grad_clip > 0 else float("inf")
+        self.max_grad_norm = max_grad_norm
         self.warmup = warmup
         device = params[0].device
         self.found_inf = torch.zeros((), device=device)
@@ -58,7 +58,7 @@ class GraphedUpdate:
     def _step(self) -> torch.Tensor:
         loss = self.task.loss_from(self.static)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.max_grad_norm)
         loss = loss.detach().float()
         bad = (~(torch.isfinite(loss) & torch.isfinite(grad_norm))).float()
         self.found_inf.copy_(bad)

@@ -110,10 +110,12 @@ class Trainer:
         if graphed and (par.world_size > 1 or self.accum > 1):
             raise UserError(f"train.cuda_graph records one micro-batch of one process; this run has "
                             f"{par.world_size} processes and {self.accum} micro-batches per step")
-        self.optimizer = build_optimizer([p for _, p in self.named], o, par.device, par.strategy, graphed)
+        self.params = [p for _, p in self.named]
+        self.max_grad_norm = o.grad_clip if o.grad_clip > 0 else float("inf")  # grad_clip 0: no clipping
+        self.optimizer = build_optimizer(self.params, o, par.device, par.strategy, graphed)
         self.ema = EMA(self.named, cfg.train.ema_decay, cfg.train.ema_warmup)
-        self.graphed = (GraphedUpdate(self.task, [p for _, p in self.named], self.optimizer, self.ema,
-                                      o.grad_clip, cfg.train.cuda_graph_warmup) if graphed else None)
+        self.graphed = (GraphedUpdate(self.task, self.params, self.optimizer, self.ema, self.max_grad_norm,
+                                      cfg.train.cuda_graph_warmup) if graphed else None)
         self.store = ckpt.CheckpointStore(self.out / "checkpoints", cfg.train.keep_checkpoints,
                                           int(cfg.train.max_file_mib * 2**20))
         self.step = 0
@@ -239,7 +241,7 @@ class Trainer:
         return batch, keys, SampleRandom(self.cfg.train.seed, self.step, keys, self.par.device)
 
     def _eager_step(self) -> tuple[float, float, bool, list[int]]:
-        cfg, par = self.cfg, self.par
+        par = self.par
         total = torch.zeros((), device=par.device)
         indices: list[int] = []
         for micro in range(self.accum):
@@ -256,9 +258,8 @@ class Trainer:
         grad_norm = float("nan")
         if not bad:
             with phase("clip"):
-                params = [p for _, p in self.named]
-                clip = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else float("inf")
-                grad_norm = float(par.full_tensor(torch.nn.utils.clip_grad_norm_(params, clip)).item())
+                grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.max_grad_norm)
+                grad_norm = float(par.full_tensor(grad_norm).item())
                 bad = not math.isfinite(grad_norm)
         if bad:
             self.optimizer.zero_grad(set_to_none=True)
