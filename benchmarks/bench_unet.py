@@ -693,8 +693,16 @@ def summarize(report: Report, shapes: Shapes) -> dict[str, Any]:
             out["unet_flop_ratio_ours_over_peer"] = best["flops"] / peer["flops"]
             out["unet_tflops_ratio"] = best["tflops"] / peer["tflops"]
             out["target_unet_tflops_2x"] = out["unet_tflops_ratio"] >= 2.0
-            # same shapes: our step, though doing flop_ratio x the work, is at least as fast
-            out["target_unet_faster_at_same_shapes"] = best["ms"] < peer["ms"]
+            # same shapes: our step, doing flop_ratio x the peer's work, is faster by at least that ratio
+            out["target_unet_faster_at_same_shapes"] = out["unet_speedup"] >= out["unet_flop_ratio_ours_over_peer"]
+    if peer and peer.get("tflops"):
+        # the paper U-Net's optimised steps against the same peer and ceiling (TFLOP/s ratio, share of matmul)
+        for key in ("paper_interp", *(f"paper_{f}f" for f in sorted(shapes.paper_frames, reverse=True))):
+            r = report.find(key)
+            if r and r.get("tflops"):
+                out[f"{key}_tflops_ratio"] = r["tflops"] / peer["tflops"]
+                if ceiling and ceiling.get("tflops"):
+                    out[f"{key}_ceiling_share"] = r["tflops"] / ceiling["tflops"]
     tpeer = report.find("train_peer")
     tours = [report.find(k) for k in ("train_ours", "train_ours_compiled", "train_ours_compiled_graphs", "train_ours_2x",
                                       "train_ours_2x_ckpt", "train_ours_2x_budget_compiled",
