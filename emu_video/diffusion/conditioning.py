@@ -12,6 +12,17 @@ from collections.abc import Sequence
 import torch
 
 
+def positions_slice(positions: Sequence[int]) -> slice | None:
+    """Evenly spaced, increasing time `positions` as one strided slice; None for any other list. Indexing
+    with a slice needs no index tensor, so no host-to-device copy."""
+    positions = list(positions)
+    k = len(positions)
+    step = positions[1] - positions[0] if k > 1 else 1
+    if k and step > 0 and positions == list(range(positions[0], positions[0] + step * k, step)):
+        return slice(positions[0], positions[-1] + 1, step)
+    return None
+
+
 def place_frames(known: torch.Tensor, num_frames: int, positions: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Put `known` (B, C, K, h, w) at time `positions` (K of them) of a zero (B, C, T, h, w) video.
 
@@ -26,10 +37,9 @@ def place_frames(known: torch.Tensor, num_frames: int, positions: Sequence[int])
     cond = known.new_zeros(b, c, num_frames, h, w)
     mask = known.new_zeros(b, 1, num_frames, h, w)
     # Slices, not an index tensor: no host-to-device copy, so a recorded CUDA graph can hold this too.
-    step = positions[1] - positions[0] if k > 1 else 1
-    if step > 0 and positions == list(range(positions[0], positions[0] + step * k, step)):
-        where = [slice(positions[0], positions[-1] + 1, step)]  # one strided slice (every task's layout)
-        frames = [slice(None)]
+    strided = positions_slice(positions)
+    if strided is not None:  # one strided slice (every task's layout)
+        where, frames = [strided], [slice(None)]
     else:
         where, frames = positions, range(k)
     for dst, src in zip(where, frames):

@@ -20,6 +20,7 @@ from emu_video.diffusion.conditioning import (
     first_frame_condition,
     interpolation_condition,
     interpolation_positions,
+    positions_slice,
     unet_input,
 )
 from emu_video.models import VideoUNet
@@ -175,7 +176,8 @@ class InterpolationTask(DiffusionTask):
         """The input frames: a strided slice (an index list would be a host-to-device copy in every step)."""
         i = self.cfg.interpolation
         positions = interpolation_positions(i.input_frames, i.factor, i.pad)
-        return x0[:, :, positions[0]:positions[-1] + 1:i.factor]
+        strided = positions_slice(positions)
+        return x0[:, :, strided if strided is not None else positions]
 
     def condition_draws(self, x0, rng):
         """The noise augmentation of the known frames: a level per sample and its noise."""

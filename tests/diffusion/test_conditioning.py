@@ -10,6 +10,7 @@ from emu_video.diffusion.conditioning import (
     interpolation_condition,
     interpolation_positions,
     place_frames,
+    positions_slice,
 )
 
 
@@ -51,3 +52,14 @@ def test_bad_positions_are_refused():
         place_frames(known, 5, [0, 5])
     with pytest.raises(ValueError, match="distinct and inside"):
         place_frames(known, 5, [1, 1])
+
+
+
+@pytest.mark.parametrize("positions, expected", [
+    ([0], slice(0, 1, 1)), ([2, 3, 4], slice(2, 5, 1)), (interpolation_positions(), slice(4, 33, 4)),
+    ([0, 3, 4], None), ([4, 1], None), ([6, 4, 2], None), ([], None),
+])
+def test_positions_slice(positions, expected):
+    assert positions_slice(positions) == expected
+    if expected is not None:
+        assert list(range(40))[expected] == positions
