@@ -658,8 +658,8 @@ class Bench:
                     TextEncoder(HashTokenizer(t5.config.vocab_size), t5, max_length=s.text_len)]
         index = ModelIndex(
             text_encoders=[{"path": "clip"}, {"path": "t5"}],
-            interpolation="interpolation",
-            video_schedule=NoiseSchedule.stage_512().to_dict(),
+            layouts={"first_frame": {"schedule": NoiseSchedule.stage_512().to_dict()},
+                     "interpolation": {"weights": "interpolation", "schedule": NoiseSchedule.stage_512().to_dict()}},
             defaults={"steps": s.e2e_steps, "interpolation_steps": s.e2e_steps, "num_frames": s.e2e_frames,
                       "height": s.e2e_size, "width": s.e2e_size},
         )
@@ -667,7 +667,7 @@ class Bench:
         autoencoder = FrameAutoencoder(vae, chunk_size=8)
         if env.cuda and not args.no_vae_compile:  # as EmuVideoComponents.optimize_for_inference does on a GPU
             autoencoder.optimize_for_inference(compile=True)
-        components = EmuVideoComponents(unet, autoencoder, encoders, index, interp)
+        components = EmuVideoComponents(unet, autoencoder, encoders, index, {"interpolation": interp})
         self.report.meta["e2e_parts"] = {
             "unet_params": unet.parameter_counts()["total_params"],
             "clip_params": sum(p.numel() for p in clip.parameters()),

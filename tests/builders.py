@@ -99,7 +99,7 @@ def write_tiny_model_folder(root: Path, seed: int = 0, interpolation: bool = Tru
             {"path": "text_encoder", "tokenizer": "tokenizer", "max_length": 12},
             {"path": "text_encoder_2", "max_length": 10},
         ],
-        video_schedule=NoiseSchedule.stage_512().to_dict(),
+        layouts={"first_frame": {"schedule": NoiseSchedule.stage_512().to_dict()}},
         defaults={"steps": 2, "interpolation_steps": 2, "num_frames": 8, "height": 16, "width": 16},
     )
     if interpolation:
@@ -107,7 +107,7 @@ def write_tiny_model_folder(root: Path, seed: int = 0, interpolation: bool = Tru
             for _, p in unet.video_named_parameters():
                 p.add_(torch.randn_like(p) * 0.02)
         unet.save_video_weights(root / INTERPOLATION_WEIGHTS)
-        index.interpolation = INTERPOLATION_WEIGHTS
+        index.set_layout("interpolation", NoiseSchedule.stage_512().to_dict(), INTERPOLATION_WEIGHTS)
     write_tiny_vae(root / "vae")
     write_clip_text_encoder(root / "text_encoder", hidden=24)
     write_tokenizer(root / "tokenizer")

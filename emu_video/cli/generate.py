@@ -16,7 +16,10 @@ def _common(p: argparse.ArgumentParser, guidance: bool = True) -> None:
     p.add_argument("--out", metavar="FILE", default=None,
                    help="output video (.mp4 H.264, or .gif); default: a name made from the prompt and seed")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed and arguments give the same video (default 0)")
-    p.add_argument("--steps", type=int, default=None, help="DDIM steps per stage (default: the model's)")
+    p.add_argument("--steps", type=int, default=None, help="sampler steps per stage (default: the model's)")
+    p.add_argument("--sampler", default=None, choices=_sampler_names(),
+                   help="the sampler: ddim (the paper's), dpmpp-2m (DPM-Solver++ 2M: fewer steps for the same "
+                        "quality), euler or euler-ancestral (default: the model's, ddim)")
     if guidance:
         p.add_argument("--w-img", type=float, default=None, help="image guidance weight w_img (default: the model's, 2.0 in the paper)")
         p.add_argument("--w-txt", type=float, default=None, help="text guidance weight w_txt (default: the model's, 7.5 in the paper)")
@@ -36,6 +39,12 @@ def _common(p: argparse.ArgumentParser, guidance: bool = True) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _sampler_names() -> list[str]:
+    from emu_video.diffusion.samplers import SAMPLERS
+
+    return list(SAMPLERS)
+
+
 def register(sub) -> None:
     g = sub.add_parser(
         "generate", help="text -> video (first frame, then video, then interpolation to 16 fps)",
@@ -49,14 +58,22 @@ def register(sub) -> None:
     g.add_argument("--interp-steps", type=int, default=None, help="DDIM steps of the interpolation model")
     g.add_argument("--frames", type=int, default=None, help="frames of the base video before interpolation (default: the model's)")
     g.add_argument("--no-interpolate", action="store_true", help="stop at the base video (4 fps)")
+    g.add_argument("--direct", action="store_true",
+                   help="the paper's 'direct' baseline: the video straight from the text, no first frame (uses the "
+                        "model folder's direct weights; a folder without them samples it with the image-to-video "
+                        "model, which learned the image-free case through condition dropout)")
     g.add_argument("--save-first-frame", metavar="PNG", nargs="?", const="", default=None,
                    help="also save the generated first frame (default name: the video's with .png)")
     g.set_defaults(func=run_generate)
 
-    a = sub.add_parser("animate", help="image + prompt -> video",
-                       description="Animate an image (PNG/JPEG/...) with a prompt using first-frame conditioning.")
+    a = sub.add_parser("animate", help="image + prompt -> video (or two images: first and last frame)",
+                       description="Animate an image (PNG/JPEG/...) with a prompt using first-frame conditioning; with "
+                                   "--last, make the video between two images (the keyframes layout).")
     a.add_argument("image", help="the image to animate; it is centre-cropped and resized to the model's size")
     a.add_argument("prompt")
+    a.add_argument("--last", metavar="IMAGE", default=None,
+                   help="the video's last frame: generate the frames between the two images (keyframes layout; "
+                        "uses the model folder's keyframes weights, else the image-to-video model's)")
     _common(a)
     a.add_argument("--frames", type=int, default=None, help="frames to generate (default: the model's)")
     a.add_argument("--interpolate", action="store_true", help="also run the interpolation model (to 16 fps)")
@@ -101,6 +118,19 @@ def _check_steps(args) -> None:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
 
 
+def _sampling(args) -> dict:
+    """The pipeline arguments every generating command shares."""
+    _check_steps(args)
+    return {"seed": args.seed, "num_inference_steps": args.steps, "sampler": args.sampler, "w_img": args.w_img,
+            "w_txt": args.w_txt, "progress": not args.quiet}
+
+
+def _note_weights(info: dict) -> None:
+    """Say so when a layout was sampled with another layout's weights."""
+    if info.get("layout") and info.get("weights") and info["weights"] != info["layout"]:
+        print(f"note: this model folder has no {info['layout']} weights; sampled with its {info['weights']} weights")
+
+
 def _components(args):
     from emu_video.pipelines.components import EmuVideoComponents
 
@@ -133,21 +163,23 @@ def run_generate(args) -> int:
     from emu_video.io.video import write_image
     from emu_video.pipelines import TextToVideoPipeline
 
-    _check_steps(args)
+    kwargs = _sampling(args)
     out = _out_path(args, args.prompt)
     start = time.perf_counter()
-    pipe = TextToVideoPipeline(_components(args))
-    video = pipe(
-        args.prompt, seed=args.seed, num_inference_steps=args.steps, interpolation_steps=args.interp_steps,
-        image_guidance=args.image_guidance, w_img=args.w_img, w_txt=args.w_txt, num_frames=args.frames,
-        interpolate=not args.no_interpolate, return_first_frame=args.save_first_frame is not None,
-        progress=not args.quiet,
+    video = TextToVideoPipeline(_components(args))(
+        args.prompt, interpolation_steps=args.interp_steps, image_guidance=args.image_guidance,
+        num_frames=args.frames, interpolate=not args.no_interpolate, direct=args.direct,
+        return_first_frame=args.save_first_frame is not None and not args.direct, **kwargs,
     )
+    _note_weights(video.info)
     _write(args, out, video.frames, video.fps)
     if args.save_first_frame is not None:
-        png = Path(args.save_first_frame) if args.save_first_frame else out.with_suffix(".png")
-        write_image(png, video.first_frame)
-        print(f"wrote {png} (first frame)")
+        if video.first_frame is None:
+            print("no first frame to save: --direct makes the video without one")
+        else:
+            png = Path(args.save_first_frame) if args.save_first_frame else out.with_suffix(".png")
+            write_image(png, video.first_frame)
+            print(f"wrote {png} (first frame)")
     print(f"done in {time.perf_counter() - start:.1f} s")
     return 0
 
@@ -156,20 +188,18 @@ def run_animate(args) -> int:
     from emu_video.io.video import read_image
     from emu_video.pipelines import ImageToVideoPipeline, InterpolatePipeline
 
-    _check_steps(args)
+    kwargs = _sampling(args)
     image = read_image(args.image)
+    last = read_image(args.last) if args.last else None
     out = _out_path(args, Path(args.image).stem + "-" + args.prompt)
     comps = _components(args)
-    video = ImageToVideoPipeline(comps)(
-        image, args.prompt, seed=args.seed, num_frames=args.frames, num_inference_steps=args.steps,
-        w_img=args.w_img, w_txt=args.w_txt, progress=not args.quiet, decode=not args.interpolate,
-    )
+    video = ImageToVideoPipeline(comps)(image, args.prompt, last_image=last, num_frames=args.frames,
+                                        decode=not args.interpolate, **kwargs)
+    _note_weights(video.info)
     if args.interpolate:
-        InterpolatePipeline.check_length(video.latents.shape[2])
-        video = InterpolatePipeline(comps)(
-            None, args.prompt, latents=video.latents, fps=video.fps, seed=args.seed, num_inference_steps=args.steps,
-            w_img=args.w_img, w_txt=args.w_txt, progress=not args.quiet,
-        )
+        interpolate = InterpolatePipeline(comps)
+        interpolate.check_length(video.latents.shape[2])
+        video = interpolate(None, args.prompt, latents=video.latents, fps=video.fps, **kwargs)
     _write(args, out, video.frames, video.fps)
     return 0
 
@@ -178,14 +208,12 @@ def run_interpolate(args) -> int:
     from emu_video.io.video import read_video
     from emu_video.pipelines import InterpolatePipeline
 
-    _check_steps(args)
+    kwargs = _sampling(args)
     src = read_video(args.video)
-    InterpolatePipeline.check_length(src.num_frames)
     out = _out_path(args, Path(args.video).stem + "-interpolated")
-    video = InterpolatePipeline(_components(args))(
-        src.frames, args.prompt, fps=src.fps, seed=args.seed, num_inference_steps=args.steps, w_img=args.w_img,
-        w_txt=args.w_txt, noise_t=args.noise_t, progress=not args.quiet,
-    )
+    pipe = InterpolatePipeline(_components(args))
+    pipe.check_length(src.num_frames)
+    video = pipe(src.frames, args.prompt, fps=src.fps, noise_t=args.noise_t, **kwargs)
     _write(args, out, video.frames, video.fps)
     return 0
 
@@ -194,12 +222,11 @@ def run_extend(args) -> int:
     from emu_video.io.video import read_video
     from emu_video.pipelines import ExtendPipeline
 
-    _check_steps(args)
+    kwargs = _sampling(args)
     src = read_video(args.video)
     out = _out_path(args, Path(args.video).stem + "-" + args.prompt)
-    video = ExtendPipeline(_components(args))(
-        src.frames, args.prompt, fps=src.fps, num_past=args.past, num_new=args.new, seed=args.seed,
-        num_inference_steps=args.steps, w_img=args.w_img, w_txt=args.w_txt, progress=not args.quiet,
-    )
+    video = ExtendPipeline(_components(args))(src.frames, args.prompt, fps=src.fps, num_past=args.past,
+                                              num_new=args.new, **kwargs)
+    _note_weights(video.info)
     _write(args, out, video.frames, video.fps)
     return 0

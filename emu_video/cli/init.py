@@ -26,7 +26,7 @@ def register(sub) -> None:
 
 
 def init_from_diffusers(src: Path, out: Path, overwrite: bool = False) -> Path:
-    from emu_video.models.serialization import from_diffusers_unet
+    from emu_video.models import from_diffusers_unet
     from emu_video.pipelines.components import (
         ModelIndex,
         copy_component,

@@ -99,6 +99,10 @@ def register(subparsers) -> None:
     e.add_argument("--set", dest="sets", action="append", metavar="NAME",
                    help="eval-seen, eval-heldout, eval-two or all (repeatable; default all)")
     e.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
+    e.add_argument("--sampler", default=None, choices=_sampler_names(),
+                   help="ddim, dpmpp-2m, euler or euler-ancestral (default: the model's, ddim)")
+    e.add_argument("--direct", action="store_true",
+                   help="evaluate the direct text-to-video layout (no first frame) instead of the factorized chain")
     e.add_argument("--interp-steps", type=int, default=None, help="DDIM steps of the interpolation model "
                    "(default: --steps, else the model's)")
     e.add_argument("--w-img", type=float, default=None, help="video image guidance w_img (default: the model's)")
@@ -178,6 +182,12 @@ def _resolve_sets(values) -> list[str]:
     return names
 
 
+def _sampler_names() -> list[str]:
+    from emu_video.diffusion.samplers import SAMPLERS
+
+    return list(SAMPLERS)
+
+
 def _evaluate(args) -> int:
     from emu_video.shapes.evaluate import evaluate_sets, format_table
 
@@ -201,7 +211,8 @@ def _evaluate(args) -> int:
         load_kwargs["dtype"] = args.dtype
     pipe = TextToVideoPipeline.from_pretrained(args.model, **load_kwargs)
     chosen = {"num_inference_steps": args.steps, "interpolation_steps": args.interp_steps, "w_img": args.w_img,
-              "w_txt": args.w_txt, "image_guidance": args.image_guidance}
+              "w_txt": args.w_txt, "image_guidance": args.image_guidance, "sampler": args.sampler,
+              "direct": args.direct or None}
     settings = {k: v for k, v in chosen.items() if v is not None}  # what the user set, for the summary
     call_kwargs = dict(settings)
     try:

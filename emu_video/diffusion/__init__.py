@@ -1,12 +1,15 @@
-"""Diffusion maths for Emu Video: schedules, parameterisations, loss, DDIM, guidance, condition dropout.
+"""Diffusion maths for Emu Video: schedules, parameterisations, loss, samplers, guidance, layouts, dropout.
 
-Small pure functions, one concern per module:
+Small pure functions and small objects, one concern per module:
 
 * :mod:`.schedules`        -- "quad" betas, zero-terminal-SNR rescale, :class:`NoiseSchedule` (+ presets)
 * :mod:`.parameterization` -- forward noising and x0 / epsilon / v conversions
 * :mod:`.loss`             -- masked MSE and uniform timestep sampling
-* :mod:`.ddim`             -- DDIM timestep grids, the update step, :class:`DDIMSampler`
-* :mod:`.guidance`         -- one- and two-condition classifier-free guidance, batching helpers
+* :mod:`.sampler`          -- the interface every sampler follows; :mod:`.samplers` -- their registry
+* :mod:`.ddim`, :mod:`.dpm_solver`, :mod:`.euler` -- the samplers' pure step functions and classes
+* :mod:`.guidance`         -- no / one-condition / two-condition classifier-free guidance objects
+* :mod:`.conditioning`     -- known frames placed in a zero video plus a mask
+* :mod:`.layouts`          -- conditioning layouts (first frame, interpolation, extension, direct, keyframes)
 * :mod:`.dropout`          -- text / image / both condition dropout for training
 """
 
@@ -14,6 +17,10 @@ from .ddim import SPACINGS, DDIMSampler, ddim_step, ddim_timesteps
 from .dropout import ConditionDropout, apply_image_dropout, apply_text_dropout
 from .guidance import (
     GUIDANCE_ORDER,
+    ClassifierFreeGuidance,
+    Guidance,
+    NoGuidance,
+    TwoConditionGuidance,
     classifier_free_guidance,
     repeat_for_guidance,
     split_guidance,
@@ -30,6 +37,7 @@ from .parameterization import (
     v_to_x0,
     velocity,
 )
+from .sampler import Sampler
 from .schedules import (
     PREDICTION_TYPES,
     NoiseSchedule,
@@ -42,8 +50,13 @@ __all__ = [
     "GUIDANCE_ORDER",
     "PREDICTION_TYPES",
     "SPACINGS",
+    "ClassifierFreeGuidance",
     "ConditionDropout",
     "DDIMSampler",
+    "Guidance",
+    "NoGuidance",
+    "Sampler",
+    "TwoConditionGuidance",
     "NoiseSchedule",
     "add_noise",
     "alphas_cumprod_from_betas",

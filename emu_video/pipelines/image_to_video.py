@@ -1,73 +1,57 @@
-"""Step 2: animate an image (generated or the user's) with a prompt; first-frame mask conditioning."""
+"""Step 2: animate an image (generated or the user's) with a prompt: the first_frame layout, or the keyframes
+layout when a last image is given too."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from emu_video.diffusion.conditioning import first_frame_condition
+from emu_video.diffusion.layouts import make_layout
 from emu_video.errors import UserError
-from emu_video.pipelines.base import (
-    GuidedDenoiser,
-    Pipeline,
-    StepCallback,
-    VideoOutput,
-    check_prompt,
-    denoise,
-    frames_to_tensor,
-    make_generator,
-    randn,
-    tensor_to_frames,
-)
+from emu_video.pipelines.base import Pipeline, StepCallback, VideoOutput
 
 
 class ImageToVideoPipeline(Pipeline):
 
     def encode_image(self, image: np.ndarray, height: int, width: int) -> torch.Tensor:
+        """An RGB image (H, W, 3) -> its latent (1, C, h, w)."""
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[-1] != 3:
             raise UserError(f"the image must be RGB (H, W, 3), got shape {tuple(image.shape)}")
-        pixels = frames_to_tensor(image, height, width).to(self.components.device, self.components.dtype)
-        return self.components.vae.encode(pixels)[:, :, 0]
+        return self.encode_frames(image, height, width)[:, :, 0]
 
     def __call__(
         self,
         image: np.ndarray | None,
         prompt: str,
         image_latents: torch.Tensor | None = None,
-        seed: int | None = None,
-        generator: torch.Generator | None = None,
+        last_image: np.ndarray | None = None,
         num_frames: int | None = None,
-        num_inference_steps: int | None = None,
-        w_img: float | None = None,
-        w_txt: float | None = None,
-        height: int | None = None,
-        width: int | None = None,
         callback: StepCallback | None = None,
         progress: bool = True,
         decode: bool = True,
+        **sampling,
     ) -> VideoOutput:
+        """A video whose first frame is `image` (or `image_latents`); with `last_image`, also its last frame.
+
+        `sampling`: seed, generator, num_inference_steps, sampler, w_img, w_txt, height, width (any left out:
+        the model folder\'s defaults; see `Pipeline.prepare`)."""
         c = self.components
-        d = c.defaults
-        prompt = check_prompt(prompt)
+        prompt, s = self.prepare(prompt, **sampling)
         num_frames = int(self.default(num_frames, "num_frames"))
         if num_frames < 2:
             raise UserError(f"num_frames must be at least 2, got {num_frames}")
-        steps = self.default(num_inference_steps, "steps")
-        w_img = self.default(w_img, "w_img")
-        w_txt = self.default(w_txt, "w_txt")
-        height, width = self.default(height, "height"), self.default(width, "width")
-        generator = generator or make_generator(seed)
         if image_latents is None:
             if image is None:
                 raise UserError("give an image or image latents to animate")
-            image_latents = self.encode_image(image, height, width)
-        c.use_temporal("video")
-        text = c.encode_prompts([prompt])
-        cond, mask = first_frame_condition(image_latents.to(c.device, c.dtype), num_frames)
-        b, ch, _, h, w = cond.shape
-        latents = randn((b, ch, num_frames, h, w), generator, c.device, c.dtype)
-        denoiser = GuidedDenoiser(c, text, cond, mask, w_img, w_txt)
-        latents = denoise(denoiser, c.schedule("video"), latents, steps, callback, progress)
-        frames = tensor_to_frames(c.vae.decode(latents)) if decode else None
-        return VideoOutput(frames=frames, fps=float(d["fps"]), latents=latents)
+            image_latents = self.encode_image(image, s.height, s.width)
+        known = image_latents.unsqueeze(2)
+        layout = make_layout("first_frame")
+        if last_image is not None:
+            layout = make_layout("keyframes")
+            known = torch.cat([known.to(c.device, c.dtype), self.encode_image(last_image, s.height, s.width)[:, :, None]],
+                              dim=2)
+        text = self.encode_prompt(prompt)
+        latents = self.sample_layout(layout, text, known, num_frames, s, callback, progress)
+        return VideoOutput(frames=self.decode(latents) if decode else None, fps=float(c.defaults["fps"]),
+                           latents=latents, info={"layout": layout.name, "weights": c.weights_for(layout.name)})

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import torch
 
+from emu_video.diffusion.guidance import ClassifierFreeGuidance
 from emu_video.pipelines.base import (
-    GuidedDenoiser,
+    ConditionedUNet,
     ImageOutput,
     Pipeline,
     StepCallback,
-    check_prompt,
     denoise,
-    make_generator,
     randn,
     tensor_to_frames,
 )
@@ -22,27 +21,24 @@ class TextToImagePipeline(Pipeline):
     def __call__(
         self,
         prompt: str,
-        seed: int | None = None,
-        generator: torch.Generator | None = None,
-        num_inference_steps: int | None = None,
         guidance_scale: float | None = None,
-        height: int | None = None,
-        width: int | None = None,
         callback: StepCallback | None = None,
         progress: bool = True,
         decode: bool = True,
+        **sampling,
     ) -> ImageOutput:
+        """The first frame for `prompt`.
+
+        `sampling`: seed, generator, num_inference_steps, sampler, w_img, w_txt, height, width (any left out:
+        the model folder\'s defaults; see `Pipeline.prepare`)."""
         c = self.components
-        prompt = check_prompt(prompt)
-        steps = self.default(num_inference_steps, "steps")
-        scale = self.default(guidance_scale, "image_guidance")
-        height, width = self.default(height, "height"), self.default(width, "width")
-        generator = generator or make_generator(seed)
-        # encode -> prepare latents -> denoise -> decode
-        text = c.encode_prompts([prompt])
+        prompt, s = self.prepare(prompt, **sampling)
+        scale = float(self.default(guidance_scale, "image_guidance"))
+        text = self.encode_prompt(prompt)
         down = c.vae.downscale
-        latents = randn((1, c.unet.config.latent_channels, height // down, width // down), generator, c.device, c.dtype)
-        denoiser = GuidedDenoiser(c, text, w_txt=scale, use_temporal=False)
-        latents = denoise(denoiser, c.schedule("image"), latents, steps, callback, progress)
+        latents = randn((1, c.unet.config.latent_channels, s.height // down, s.width // down), s.generator, c.device,
+                        c.dtype)
+        model = ConditionedUNet(c, text, use_temporal=False)
+        latents = denoise(ClassifierFreeGuidance(scale), model, c.image_schedule(), latents, s, callback, progress)
         image = tensor_to_frames(c.vae.decode(latents.unsqueeze(2)))[0] if decode else None
         return ImageOutput(image=image, latents=latents)

@@ -1,17 +1,15 @@
-"""The factorized pipeline: text -> first frame -> video (4 fps) -> interpolated video (16 fps)."""
+"""The factorized pipeline: text -> first frame -> video (4 fps) -> interpolated video (16 fps).
+
+With `direct=True` it is the paper's baseline instead: the video straight from text (the `direct` layout, no
+first frame), then the same interpolation.
+"""
 
 from __future__ import annotations
 
 import torch
 
-from emu_video.pipelines.base import (
-    Pipeline,
-    StepCallback,
-    VideoOutput,
-    check_prompt,
-    make_generator,
-    tensor_to_frames,
-)
+from emu_video.diffusion.layouts import make_layout
+from emu_video.pipelines.base import Pipeline, StepCallback, VideoOutput
 from emu_video.pipelines.components import EmuVideoComponents
 from emu_video.pipelines.image_to_video import ImageToVideoPipeline
 from emu_video.pipelines.interpolate import InterpolatePipeline
@@ -28,38 +26,48 @@ class TextToVideoPipeline(Pipeline):
     def __call__(
         self,
         prompt: str,
-        seed: int | None = None,
-        generator: torch.Generator | None = None,
-        num_inference_steps: int | None = None,
         interpolation_steps: int | None = None,
         image_guidance: float | None = None,
-        w_img: float | None = None,
-        w_txt: float | None = None,
         num_frames: int | None = None,
         interpolate: bool = True,
+        direct: bool = False,
         return_first_frame: bool = False,
         callback: StepCallback | None = None,
         progress: bool = True,
+        **sampling,
     ) -> VideoOutput:
+        """A video for `prompt`: first frame, video, interpolation (or, with `direct`, no first frame).
+
+        `sampling`: seed, generator, num_inference_steps, sampler, w_img, w_txt, height, width (any left out:
+        the model folder\'s defaults; see `Pipeline.prepare`)."""
         c = self.components
-        prompt = check_prompt(prompt)
-        generator = generator or make_generator(seed)
-        image = self.text_to_image(
-            prompt, generator=generator, num_inference_steps=num_inference_steps, guidance_scale=image_guidance,
-            callback=callback, progress=progress, decode=return_first_frame,
-        )
-        video = self.image_to_video(
-            None, prompt, image_latents=image.latents, generator=generator, num_frames=num_frames,
-            num_inference_steps=num_inference_steps, w_img=w_img, w_txt=w_txt, callback=callback,
-            progress=progress, decode=not (interpolate and c.interpolation_weights is not None),
-        )
-        if interpolate and c.interpolation_weights is not None:
-            video = self.interpolate(
-                None, prompt, latents=video.latents, fps=video.fps, generator=generator,
-                num_inference_steps=interpolation_steps, w_img=w_img, w_txt=w_txt, callback=callback,
-                progress=progress,
-            )
+        prompt, s = self.prepare(prompt, **sampling)
+        interpolate = interpolate and c.has_layout("interpolation")
+        steps = dict(generator=s.generator, num_inference_steps=s.steps, sampler=s.sampler, callback=callback,
+                     progress=progress)
+        image = None
+        if direct:
+            video = self.direct(prompt, num_frames, s, callback, progress)
+        else:
+            image = self.text_to_image(prompt, guidance_scale=image_guidance, decode=return_first_frame, **steps)
+            video = self.image_to_video(None, prompt, image_latents=image.latents, num_frames=num_frames,
+                                        w_img=s.w_img, w_txt=s.w_txt, decode=not interpolate, **steps)
+        if interpolate:
+            steps["num_inference_steps"] = interpolation_steps
+            video = self.interpolate(None, prompt, latents=video.latents, fps=video.fps, w_img=s.w_img,
+                                     w_txt=s.w_txt, **steps)
         if video.frames is None:
-            video.frames = tensor_to_frames(c.vae.decode(video.latents))
-        video.first_frame = image.image if return_first_frame else None
+            video.frames = self.decode(video.latents)
+        video.first_frame = image.image if image is not None and return_first_frame else None
         return video
+
+    def direct(self, prompt: str, num_frames: int | None, s, callback, progress) -> VideoOutput:
+        """The base video straight from the text: the `direct` layout (no known frames)."""
+        c = self.components
+        layout = make_layout("direct")
+        num_frames = int(self.default(num_frames, "num_frames"))
+        down = c.vae.downscale
+        nothing = torch.zeros(1, c.unet.config.latent_channels, 0, s.height // down, s.width // down)
+        latents = self.sample_layout(layout, self.encode_prompt(prompt), nothing, num_frames, s, callback, progress)
+        return VideoOutput(frames=None, fps=float(c.defaults["fps"]), latents=latents,
+                           info={"layout": layout.name, "weights": c.weights_for(layout.name)})

@@ -13,6 +13,7 @@ from typing import Any
 
 import tomllib
 
+from emu_video.diffusion.layouts import layout_names, make_layout
 from emu_video.errors import UserError
 from emu_video.shapes.datasets import (
     IMAGE_TWO_OBJECT_FRACTION,
@@ -21,13 +22,17 @@ from emu_video.shapes.datasets import (
 from emu_video.training import typed
 
 STAGE_DIR = Path(__file__).resolve().parent / "stages"
-STAGE_KINDS = ("autoencoder", "text_to_image", "video", "interpolation")
-DIFFUSION_KINDS = ("text_to_image", "video", "interpolation")
+# Every conditioning layout (emu_video/diffusion/layouts) is a stage kind that trains temporal weights.
+LAYOUT_KINDS = layout_names()
+DIFFUSION_KINDS = ("text_to_image", *LAYOUT_KINDS)
+STAGE_KINDS = ("autoencoder", *DIFFUSION_KINDS)
 
 
 @dataclass
 class StageSection:
-    kind: str = "video"  # autoencoder | text_to_image | video | interpolation
+    # autoencoder | text_to_image | a conditioning layout: video (= first_frame) | interpolation | extension |
+    # direct | keyframes
+    kind: str = "video"
     name: str = ""
     description: str = ""
 
@@ -43,7 +48,8 @@ class ModelSection:
     unet_overrides: dict[str, Any] = field(default_factory=dict)
     vae: str = ""
     text_encoders: list[dict[str, Any]] = field(default_factory=list)
-    # interpolation: start I from F's temporal weights ("video"), I's own ("interpolation") or "identity".
+    # A layout stage other than video starts its temporal weights from the U-Net's own ("video", those of F),
+    # from "identity", or from the init folder's weights of a layout (e.g. "interpolation").
     temporal_init: str = "video"
     # Clause tokens (VideoUNetConfig.clause_tokens): -1 keeps the init model's; N >= 0 gives the text encoders
     # N pooled clause embeddings and the temporal transformers a cross-attention to them. A model without
@@ -85,14 +91,6 @@ class DropoutSection:
     p_text: float = 0.1
     p_image: float = 0.1
     p_both: float = 0.1
-
-
-@dataclass
-class InterpolationSection:
-    input_frames: int = 8
-    factor: int = 4
-    pad: int = 4
-    noise_aug_max: int = 250  # conditioning frames are noised with t ~ U{0..noise_aug_max}
 
 
 @dataclass
@@ -202,7 +200,9 @@ class TrainingConfig:
     autoencoder: AutoencoderSection = field(default_factory=AutoencoderSection)
     diffusion: DiffusionSection = field(default_factory=DiffusionSection)
     dropout: DropoutSection = field(default_factory=DropoutSection)
-    interpolation: InterpolationSection = field(default_factory=InterpolationSection)
+    # The stage's conditioning layout's options (the fields of its class in emu_video/diffusion/layouts, e.g.
+    # interpolation: input_frames, factor, pad, noise_aug_max); an `[interpolation]` table is read as this.
+    layout: dict[str, Any] = field(default_factory=dict)
     data: DataSection = field(default_factory=DataSection)
     shapes: ShapesSection = field(default_factory=ShapesSection)
     optim: OptimSection = field(default_factory=OptimSection)
@@ -223,7 +223,11 @@ class TrainingConfig:
 
     @property
     def media_kind(self) -> str:
-        return "video" if self.stage.kind in ("video", "interpolation") else "image"
+        return "video" if self.stage.kind in LAYOUT_KINDS else "image"
+
+    def conditioning_layout(self):
+        """The layout a layout stage trains (with the `[layout]` options); None for other stages."""
+        return make_layout(self.stage.kind, **self.layout) if self.stage.kind in LAYOUT_KINDS else None
 
     @property
     def export_dtype(self):
@@ -248,8 +252,6 @@ def _choice(value: str, options: tuple[str, ...], key: str) -> None:
 
 
 def _validate(c: TrainingConfig) -> None:
-    from emu_video.diffusion.conditioning import interpolation_length
-
     _choice(c.stage.kind, STAGE_KINDS, "stage.kind")
     _choice(c.train.precision, ("auto", "fp32", "bf16"), "train.precision")
     _choice(c.train.frozen_dtype, ("auto", "fp32", "bf16"), "train.frozen_dtype")
@@ -276,7 +278,7 @@ def _validate(c: TrainingConfig) -> None:
     _choice(c.train.channels_last, ("auto", "on", "off"), "train.channels_last")
     if c.train.channels_last == "on" and c.parallel.strategy == "fsdp":
         raise UserError("train.channels_last=on does not go with parallel.strategy=fsdp (use auto or off)")
-    _choice(c.model.temporal_init, ("video", "interpolation", "identity"), "model.temporal_init")
+    _choice(c.model.temporal_init, ("video", "identity", *layout_names(aliases=False)), "model.temporal_init")
     if c.model.clause_tokens < -1:
         raise UserError(f"model.clause_tokens = {c.model.clause_tokens}: -1 (as the init model) or a count >= 0")
     if not c.train.output_dir:
@@ -335,25 +337,24 @@ def _validate(c: TrainingConfig) -> None:
         ConditionDropout(c.dropout.p_text, c.dropout.p_image, c.dropout.p_both)
     except ValueError as exc:
         raise UserError(f"invalid [diffusion] or [dropout] settings: {exc}") from exc
-    if c.stage.kind in ("video", "interpolation") and not c.model.init:
+    if c.layout and c.stage.kind not in LAYOUT_KINDS:
+        raise UserError(f"[layout] options are for layout stages ({', '.join(LAYOUT_KINDS)}), not {c.stage.kind}")
+    layout = c.conditioning_layout()
+    if layout is not None and not c.model.init:
         raise UserError(f"a {c.stage.kind} stage starts from a model folder: set model.init=DIR (the previous "
                         "stage's OUTPUT/model)")
     if c.stage.kind == "text_to_image" and not c.model.init and not (c.model.unet and c.model.vae and
                                                                      c.model.text_encoders):
         raise UserError("a text_to_image stage needs model.init=DIR, or model.unet, model.vae and "
                         "model.text_encoders to start a new image model")
-    if c.stage.kind == "video" and c.data.num_frames < 2:
-        raise UserError("a video stage needs data.num_frames >= 2")
-    if c.stage.kind == "interpolation":
-        i = c.interpolation
-        if i.input_frames < 2 or i.factor < 1 or i.pad < 0 or i.noise_aug_max < 0:
-            raise UserError("interpolation: input_frames >= 2, factor >= 1, pad >= 0, noise_aug_max >= 0")
-        need = interpolation_length(i.input_frames, i.factor, i.pad)
-        if c.data.num_frames != need:
-            raise UserError(f"interpolation of {i.input_frames} frames (factor {i.factor}, pad {i.pad}) makes "
-                            f"{need}-frame clips: set data.num_frames={need}")
-        if i.noise_aug_max >= c.diffusion.num_train_timesteps:
-            raise UserError("interpolation.noise_aug_max must be below diffusion.num_train_timesteps")
+    if layout is not None:
+        fixed = layout.fixed_frames()
+        if fixed is not None and c.data.num_frames != fixed:
+            raise UserError(f"the {layout.name} layout ({', '.join(f'{k} {v}' for k, v in layout.options().items())}) "
+                            f"makes {fixed}-frame clips: set data.num_frames={fixed}")
+        layout.check_frames(c.data.num_frames)
+        if layout.noise_aug_max >= c.diffusion.num_train_timesteps:
+            raise UserError("layout.noise_aug_max must be below diffusion.num_train_timesteps")
 
 
 # Loading ----------------------------------------------------------------------------------------------------
@@ -384,6 +385,7 @@ def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: not valid TOML ({exc})") from exc
+    data = _layout_table(data)
     parent = data.pop("extends", None)
     if parent:
         base = _read_toml(resolve_stage_file(str(parent), path.parent), seen + (path,))
@@ -391,12 +393,23 @@ def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     return data
 
 
+def _layout_table(data: dict[str, Any]) -> dict[str, Any]:
+    """An `[interpolation]` table (the name before layouts existed) is read as `[layout]`."""
+    if "interpolation" in data:
+        data = dict(data)
+        old = data.pop("interpolation")
+        if not isinstance(old, dict):
+            raise UserError(f"interpolation must be a table, got {old!r}")
+        data["layout"] = {**data.get("layout", {}), **old}  # given later (an override): it wins
+    return data
+
+
 def load_config(name_or_path: str, overrides: list[str] | None = None) -> TrainingConfig:
     """Read a stage file (or packaged stage), apply `key=value` overrides, validate."""
     data = _read_toml(resolve_stage_file(name_or_path))
     typed.apply_overrides(data, list(overrides or []))
-    return typed.from_dict(TrainingConfig, data).validate()
+    return config_from_dict(data)
 
 
 def config_from_dict(data: dict[str, Any]) -> TrainingConfig:
-    return typed.from_dict(TrainingConfig, data).validate()
+    return typed.from_dict(TrainingConfig, _layout_table(data)).validate()

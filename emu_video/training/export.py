@@ -81,8 +81,9 @@ def base_index(src: ModelSource, dst: Path, keep_unet: bool) -> ModelIndex:
         index = copy.deepcopy(src.index)
         for rel in {index.vae, *([index.unet] if keep_unet else [])}:
             link_or_copy(src.folder / rel, dst / rel)
-        if index.interpolation and (src.folder / index.interpolation).exists():
-            link_or_copy(src.folder / index.interpolation, dst / index.interpolation)
+        for rel in index.weight_files().values():  # the other layouts' temporal weights
+            if (src.folder / rel).exists():
+                link_or_copy(src.folder / rel, dst / rel)
         specs = []
         for spec in index.text_encoders:
             if "package" in spec:

@@ -12,7 +12,7 @@ import torch
 from emu_video.errors import UserError
 from emu_video.models import VideoUNet, VideoUNetConfig, preset
 from emu_video.models.text_encoder import TextEncoder, resolve_text_encoder_path
-from emu_video.pipelines.components import INDEX_NAME, ModelIndex
+from emu_video.pipelines.model_index import INDEX_NAME, PRIMARY_LAYOUT, ModelIndex
 from emu_video.training.config import TrainingConfig
 
 
@@ -117,11 +117,15 @@ def load_unet(cfg: TrainingConfig, src: ModelSource) -> VideoUNet:
             raise UserError(f"model.clause_tokens = {wanted}, but {src.folder} already reads "
                             f"{unet.config.clause_tokens}: clause attention can be added, not changed or removed")
         unet = unet.with_clause_tokens(wanted)
-    if cfg.stage.kind == "interpolation":
-        if cfg.model.temporal_init == "interpolation":
-            if not src.index.interpolation:
-                raise UserError(f"model.temporal_init=interpolation but {src.folder} has no interpolation model")
-            unet.load_video_weights(src.folder / src.index.interpolation)
-        elif cfg.model.temporal_init == "identity":
+    layout = cfg.conditioning_layout()
+    if layout is not None and layout.name != PRIMARY_LAYOUT:  # F's stages go on from the U-Net's own weights
+        init = cfg.model.temporal_init
+        if init == "identity":
             unet.reset_video_layers()
+        elif init != "video":
+            files = src.index.weight_files()
+            if init not in files:
+                raise UserError(f"model.temporal_init={init} but {src.folder} has no {init} weights "
+                                f"(it has: {', '.join(['video', *files])})")
+            unet.load_video_weights(src.folder / files[init])
     return unet

@@ -1,5 +1,6 @@
-"""The diffusion stages: text-to-image (spatial weights), image-to-video F and interpolation I (temporal
-weights and the conditioning input channels; the spatial weights stay frozen)."""
+"""The diffusion stages: text-to-image (spatial weights), and one task for every conditioning layout (image-to-
+video F, interpolation I, extension, direct, keyframes: temporal weights and the conditioning input channels;
+the spatial weights stay frozen). What differs between layouts lives in the layout object."""
 
 from __future__ import annotations
 
@@ -11,20 +12,12 @@ from safetensors.torch import save_file
 from emu_video.diffusion import (
     ConditionDropout,
     add_noise,
-    apply_image_dropout,
     apply_text_dropout,
     diffusion_loss,
     training_target,
 )
-from emu_video.diffusion.conditioning import (
-    first_frame_condition,
-    interpolation_condition,
-    interpolation_positions,
-    positions_slice,
-    unet_input,
-)
 from emu_video.models import VideoUNet
-from emu_video.pipelines.components import INTERPOLATION_WEIGHTS
+from emu_video.pipelines.model_index import PRIMARY_LAYOUT, layout_weights_file
 from emu_video.training.export import base_index, finish_index, staged_folder
 from emu_video.training.inputs import DiffusionInputs
 from emu_video.training.model_setup import ModelSource, load_unet
@@ -34,8 +27,9 @@ from emu_video.training.train_state import SampleRandom
 
 
 class DiffusionTask(Task):
+    """What every diffusion stage shares: the U-Net, its noise schedule, condition dropout, the loss."""
+
     use_temporal = True
-    schedule_slot = "video_schedule"
 
     def __init__(self, cfg, device, autocast_dtype, src: ModelSource, inputs: DiffusionInputs):
         super().__init__(cfg, device, autocast_dtype)
@@ -77,6 +71,10 @@ class DiffusionTask(Task):
         """Random draws of the conditioning input beyond the dropout flag (none here)."""
         return {}
 
+    def index_updates(self, index) -> None:
+        """Record in the model folder's index what this stage trained (its schedule, defaults)."""
+        raise NotImplementedError
+
     def draw(self, batch: dict, rng: SampleRandom) -> dict:
         with phase("encode"):  # latents and text states (VAE and text encoders, unless precomputed)
             x0, contexts = self.inputs(batch)
@@ -96,12 +94,8 @@ class DiffusionTask(Task):
         return diffusion_loss(out.float(), training_target(x0, noise, t, self.schedule, self.alphas))
 
     # Model folder -------------------------------------------------------------------------------------------
-    def index_updates(self, index) -> None:
-        setattr(index, self.schedule_slot, self.schedule.to_dict())
-        res = self.cfg.data.resolution
-        index.defaults = {**index.defaults, "height": res, "width": res}
-
     def export(self, model_dir: Path, weights: dict[str, torch.Tensor]) -> None:
+        """A model folder whose U-Net holds `weights` (the other parts come from the model the stage began with)."""
         with staged_folder(model_dir) as dst:
             index = base_index(self.src, dst, keep_unet=False)
             unet = load_unet(self.cfg, self.src)
@@ -113,23 +107,11 @@ class DiffusionTask(Task):
             self.index_updates(index)
             finish_index(dst, index, f"{self.cfg.stage.name or self.cfg.stage.kind} stage")
 
-    def sample(self, model_dir: Path, out_stem: Path, prompts: list[str], steps: int, seed: int) -> list[Path]:
-        from emu_video.io.video import write_video
-        from emu_video.pipelines import TextToVideoPipeline
-
-        pipe = TextToVideoPipeline.from_pretrained(model_dir, device=self.device)
-        paths = []
-        for k, prompt in enumerate(prompts):
-            out = pipe(prompt, seed=seed + k, num_inference_steps=steps, interpolation_steps=steps, progress=False)
-            paths.append(write_video(out_stem.with_name(f"{out_stem.name}-{k}.mp4"), out.frames, out.fps))
-        return paths
-
 
 class TextToImageTask(DiffusionTask):
     """The spatial weights on images (temporal layers off); text dropout only."""
 
     use_temporal = False
-    schedule_slot = "image_schedule"
 
     def __init__(self, cfg, device, autocast_dtype, src, inputs):
         super().__init__(cfg, device, autocast_dtype, src, inputs)
@@ -144,6 +126,11 @@ class TextToImageTask(DiffusionTask):
     def model_input(self, x0, xt, drawn):
         return xt
 
+    def index_updates(self, index) -> None:
+        index.image_schedule = self.schedule.to_dict()
+        res = self.cfg.data.resolution
+        index.defaults = {**index.defaults, "height": res, "width": res}
+
     def sample(self, model_dir: Path, out_stem: Path, prompts: list[str], steps: int, seed: int) -> list[Path]:
         from emu_video.io.video import write_image
         from emu_video.pipelines import TextToImagePipeline
@@ -154,60 +141,61 @@ class TextToImageTask(DiffusionTask):
                 for k, p in enumerate(prompts)]
 
 
-class VideoTask(DiffusionTask):
-    """Image-to-video F: the clip's first frame (latent) is the explicit image condition."""
+class LayoutTask(DiffusionTask):
+    """The temporal weights for one conditioning layout (`cfg.conditioning_layout()`): the layout says which
+    frames of a clip are known, how they are noise-augmented and placed; this task trains on that input.
 
-    def model_input(self, x0, xt, drawn):
-        cond, mask = first_frame_condition(x0[:, :, 0], x0.shape[2])
-        cond, mask = apply_image_dropout(cond, mask, drawn["drop_image"])
-        return unet_input(xt, cond, mask)
+    The first_frame layout (F) writes the whole U-Net (its temporal layers are the folder's primary ones);
+    every other layout writes its temporal weights to LAYOUT/temporal.safetensors next to them, and its
+    entry (schedule, options) to model_index.json.
+    """
 
-    def index_updates(self, index) -> None:
-        super().index_updates(index)
-        index.defaults = {**index.defaults, "num_frames": self.cfg.data.num_frames, "fps": float(self.cfg.data.fps)}
-
-
-class InterpolationTask(DiffusionTask):
-    """Interpolation I: every `factor`-th frame (noise-augmented) is known, the frames between are generated."""
-
-    schedule_slot = "interpolation_schedule"
-
-    def _known(self, x0: torch.Tensor) -> torch.Tensor:
-        """The input frames: a strided slice (an index list would be a host-to-device copy in every step)."""
-        i = self.cfg.interpolation
-        positions = interpolation_positions(i.input_frames, i.factor, i.pad)
-        strided = positions_slice(positions)
-        return x0[:, :, strided if strided is not None else positions]
+    def __init__(self, cfg, device, autocast_dtype, src, inputs):
+        super().__init__(cfg, device, autocast_dtype, src, inputs)
+        self.layout = cfg.conditioning_layout()
 
     def condition_draws(self, x0, rng):
-        """The noise augmentation of the known frames: a level per sample and its noise."""
-        i = self.cfg.interpolation
-        return {"t_aug": rng.randint(0, i.noise_aug_max + 1).to(self.device),
-                "aug_noise": self.randn((*x0.shape[:2], i.input_frames, *x0.shape[3:]), rng)}
+        return self.layout.training_draws(x0, lambda lo, hi: rng.randint(lo, hi).to(self.device),
+                                          lambda shape: self.randn(shape, rng))
 
     def model_input(self, x0, xt, drawn):
-        i = self.cfg.interpolation
-        known = add_noise(self._known(x0), drawn["aug_noise"], drawn["t_aug"], self.alphas)
-        cond, mask = interpolation_condition(known, i.factor, i.pad)
-        cond, mask = apply_image_dropout(cond, mask, drawn["drop_image"])
-        return unet_input(xt, cond, mask)
+        return self.layout.training_input(x0, xt, drawn, self.alphas)
+
+    @property
+    def primary(self) -> bool:
+        return self.layout.name == PRIMARY_LAYOUT
 
     def index_updates(self, index) -> None:
-        setattr(index, self.schedule_slot, self.schedule.to_dict())
+        weights = None if self.primary else layout_weights_file(self.layout.name)
+        index.set_layout(self.layout.name, self.schedule.to_dict(), weights, self.layout.options())
+        if self.primary:
+            d = self.cfg.data
+            index.defaults = {**index.defaults, "height": d.resolution, "width": d.resolution,
+                              "num_frames": d.num_frames, "fps": float(d.fps)}
 
     def export(self, model_dir: Path, weights: dict[str, torch.Tensor]) -> None:
+        if self.primary:
+            return super().export(model_dir, weights)
         with staged_folder(model_dir) as dst:
             index = base_index(self.src, dst, keep_unet=True)
-            index.interpolation = INTERPOLATION_WEIGHTS
-            path = dst / INTERPOLATION_WEIGHTS
+            path = dst / layout_weights_file(self.layout.name)
             path.parent.mkdir(parents=True, exist_ok=True)
             if path.exists():
                 path.unlink()  # a hard link to the previous model's file: never write through it
             dtype = self.cfg.export_dtype
             save_file({k: v.detach().to(dtype).contiguous().cpu() for k, v in weights.items()}, str(path),
-                      metadata={"format": "pt", "content": "emu-video temporal weights"})
+                      metadata={"format": "pt", "content": f"emu-video temporal weights ({self.layout.name})"})
             self.index_updates(index)
-            finish_index(dst, index, f"{self.cfg.stage.name or 'interpolation'} stage")
+            finish_index(dst, index, f"{self.cfg.stage.name or self.layout.name} stage")
 
+    def sample(self, model_dir: Path, out_stem: Path, prompts: list[str], steps: int, seed: int) -> list[Path]:
+        from emu_video.io.video import write_video
+        from emu_video.pipelines import TextToVideoPipeline
 
-TASKS = {"text_to_image": TextToImageTask, "video": VideoTask, "interpolation": InterpolationTask}
+        pipe = TextToVideoPipeline.from_pretrained(model_dir, device=self.device)
+        paths = []
+        for k, prompt in enumerate(prompts):
+            out = pipe(prompt, seed=seed + k, num_inference_steps=steps, interpolation_steps=steps,
+                       direct=not self.layout.has_image, progress=False)
+            paths.append(write_video(out_stem.with_name(f"{out_stem.name}-{k}.mp4"), out.frames, out.fps))
+        return paths

@@ -1,6 +1,7 @@
 """What a stage trains: its module, which parameters learn, its loss, and the model folder it writes.
 
-One Task per stage kind (see task_diffusion.py and task_autoencoder.py); the trainer is the same for all.
+The subclasses are in task_diffusion.py and task_autoencoder.py, chosen per stage kind by
+`task_registry.build_task`; the trainer is the same for all.
 """
 
 from __future__ import annotations
@@ -75,15 +76,3 @@ class Task:
     def randn(self, shape, rng: SampleRandom) -> torch.Tensor:
         """Noise of the micro-batch's samples (see `SampleRandom`), on the training device."""
         return rng.randn(tuple(shape)).to(self.device)
-
-
-def build_task(cfg: TrainingConfig, device: torch.device, autocast_dtype: torch.dtype | None,
-               src=None, inputs=None) -> Task:
-    """The stage's task; diffusion stages take their model source and input encoders (live or cached)."""
-    if cfg.stage.kind == "autoencoder":
-        from emu_video.training.task_autoencoder import AutoencoderTask
-
-        return AutoencoderTask(cfg, device, autocast_dtype)
-    from emu_video.training.task_diffusion import TASKS
-
-    return TASKS[cfg.stage.kind](cfg, device, autocast_dtype, src, inputs)

@@ -26,7 +26,7 @@ from emu_video.training.lr import set_lr, warmup_constant
 from emu_video.training.model_setup import model_source
 from emu_video.training.parallel import Parallel
 from emu_video.training.profiling import StepProfiler, phase
-from emu_video.training.tasks import build_task
+from emu_video.training.task_registry import build_task
 from emu_video.training.train_state import (
     SampleRandom,
     load_optimizer_tensors,

@@ -52,6 +52,25 @@ def test_animate_interpolate_extend(tiny_model_dir, tmp_path):
     assert probe_video(tmp_path / "e.mp4")["frames"] == 8 + 4
 
 
+def test_direct_keyframes_and_samplers_from_the_command_line(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "d.mp4"
+    assert main(["generate", "a red circle moves left", "--model", str(tiny_model_dir), "--out", str(out), "--direct",
+                 "--frames", "8", "--no-interpolate", "--sampler", "dpmpp-2m", "--quiet"]) == 0
+    assert probe_video(out)["frames"] == 8
+    # the folder has no direct weights: it says which weights sampled it
+    assert "no direct weights; sampled with its first_frame weights" in capsys.readouterr().out
+
+    first, last = (write_image(tmp_path / f"{n}.png", _frames(1, 24, seed=k)[0]) for k, n in enumerate(("a", "b")))
+    assert main(["animate", str(first), "it moves", "--last", str(last), "--model", str(tiny_model_dir), "--out",
+                 str(tmp_path / "k.mp4"), "--frames", "8", "--sampler", "euler", "--quiet"]) == 0
+    assert probe_video(tmp_path / "k.mp4")["frames"] == 8
+    assert "no keyframes weights" in capsys.readouterr().out
+
+    with pytest.raises(SystemExit):  # argparse lists the samplers
+        main(["generate", "x", "--sampler", "heun"])
+    assert "dpmpp-2m" in capsys.readouterr().err
+
+
 def _one_line_error(capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("emu-video: error:") and "Traceback" not in err and len(err.splitlines()) == 1

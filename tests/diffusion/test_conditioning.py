@@ -1,13 +1,10 @@
-"""Known frames placed in a zero video with their mask: every layout the tasks use (first frame, the paper's
-8 -> 37 interpolation, extension's leading frames) and any other, against index_copy_."""
+"""Known frames placed in a zero video with their mask, against index_copy_, for any positions (the layouts'
+own positions are tested in test_layouts.py)."""
 
 import pytest
 import torch
 
 from emu_video.diffusion.conditioning import (
-    extension_condition,
-    first_frame_condition,
-    interpolation_condition,
     interpolation_positions,
     place_frames,
     positions_slice,
@@ -33,15 +30,10 @@ def test_place_frames_matches_index_copy(num_frames, positions):
     assert torch.equal(cond, ref_cond) and torch.equal(mask, ref_mask)
 
 
-def test_task_layouts():
-    known = torch.randn(1, 4, 8, 2, 2)
-    cond, mask = interpolation_condition(known)
-    assert cond.shape[2] == 37 and mask[0, 0, :, 0, 0].nonzero().flatten().tolist() == list(range(4, 33, 4))
-    assert torch.equal(cond[:, :, 8], known[:, :, 1])
-    cond, mask = first_frame_condition(known[:, :, 0], 5)
-    assert torch.equal(cond[:, :, 0], known[:, :, 0]) and mask.sum() == 4 and cond[:, :, 1:].abs().sum() == 0
-    cond, mask = extension_condition(known[:, :, :3], 10)
-    assert torch.equal(cond[:, :, :3], known[:, :, :3]) and mask[0, 0, :, 0, 0].tolist() == [1] * 3 + [0] * 7
+def test_no_known_frames_gives_zero_channels():
+    cond, mask = place_frames(torch.randn(2, 3, 0, 4, 5), 6, [])
+    assert cond.shape == (2, 3, 6, 4, 5) and mask.shape == (2, 1, 6, 4, 5)
+    assert cond.abs().sum() == 0 and mask.sum() == 0
 
 
 def test_bad_positions_are_refused():

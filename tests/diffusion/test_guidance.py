@@ -66,3 +66,53 @@ def test_split_rejects_uneven_batch():
         split_guidance(torch.zeros(5, 2), 3)
     with pytest.raises(ValueError):
         repeat_for_guidance(torch.zeros(1), 0)
+
+
+# The guidance objects: which passes they batch, in which order, and how they combine them ---------------------
+class _TaggingModel:
+    """A stand-in network whose output says which conditions each batch entry had: 1 for the text, 10 for the
+    image channels, so a pass's output identifies the pass."""
+
+    def __init__(self, with_channels=True):
+        self.with_channels = with_channels
+        self.calls = []
+
+    def pass_inputs(self, p):
+        channels = torch.full((1, 1, 2), 10.0 if p.image else 0.0) if self.with_channels else None
+        return channels, [torch.full((1, 3), 1.0 if p.text else 0.0)]
+
+    def __call__(self, sample, t, contexts):
+        self.calls.append((sample.shape[0], t.tolist()))
+        tag = contexts[0][:, 0] + (sample[:, 1, 0] if self.with_channels else 0)
+        return sample[:, :1] * 0 + tag.reshape(-1, 1, 1)
+
+
+def test_two_condition_object_batches_null_image_full_in_one_forward():
+    from emu_video.diffusion import TwoConditionGuidance
+
+    model = _TaggingModel()
+    fn = TwoConditionGuidance(2.0, 7.5).denoiser(model)
+    out = fn(torch.zeros(1, 1, 2), torch.tensor(7))
+    assert model.calls == [(3, [7, 7, 7])]  # one forward, three passes
+    x_null, x_image, x_full = 0.0, 10.0, 11.0  # the tags of [null, image, full]
+    assert torch.allclose(out, torch.tensor(x_null + 2.0 * (x_image - x_null) + 7.5 * (x_full - x_image)))
+
+
+def test_guidance_objects_at_scale_one_run_a_single_pass():
+    from emu_video.diffusion import ClassifierFreeGuidance, NoGuidance, TwoConditionGuidance
+
+    for guidance in (TwoConditionGuidance(1.0, 1.0), ClassifierFreeGuidance(1.0), NoGuidance()):
+        model = _TaggingModel()
+        out = guidance.denoiser(model)(torch.zeros(1, 1, 2), torch.tensor(3))
+        assert model.calls == [(1, [3])] and torch.allclose(out, torch.tensor(11.0))
+
+
+def test_one_condition_object_drops_only_the_text():
+    from emu_video.diffusion import ClassifierFreeGuidance
+
+    model = _TaggingModel(with_channels=False)
+    out = ClassifierFreeGuidance(7.5).denoiser(model)(torch.zeros(1, 1, 2), torch.tensor(3))
+    assert model.calls == [(2, [3, 3])] and torch.allclose(out, torch.tensor(0.0 + 7.5 * (1.0 - 0.0)))
+    model = _TaggingModel()  # with an image condition, both passes keep it
+    out = ClassifierFreeGuidance(3.0).denoiser(model)(torch.zeros(1, 1, 2), torch.tensor(3))
+    assert torch.allclose(out, torch.tensor(10.0 + 3.0 * (11.0 - 10.0)))

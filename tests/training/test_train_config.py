@@ -23,7 +23,7 @@ def test_every_packaged_stage_loads_with_the_paper_settings():
     assert (hq.optim.lr, hq.optim.warmup_steps, hq.optim.weight_decay, hq.train.global_batch_size) == (
         2.5e-5, 10000, 1e-4, 64)
     assert (fi.optim.lr, fi.optim.warmup_steps, fi.train.global_batch_size) == (1.5e-4, 1500, 384)
-    assert (fi.data.num_frames, fi.data.fps, fi.interpolation.noise_aug_max) == (37, 16.0, 250)
+    assert (fi.data.num_frames, fi.data.fps, fi.layout["noise_aug_max"]) == (37, 16.0, 250)
     assert c["autoencoder"].autoencoder.latent_channels == 8
     # Each stage starts from the previous stage's output.
     assert v256.model.init == "m"

@@ -63,7 +63,8 @@ def test_chain_of_stages_from_videos_to_a_text_to_video_model(tmp_path, media_di
                      "sample.every=2", "sample.steps=2", 'sample.prompts=["a red circle moves left"]')
     v512_model = _check_run(v512)
     index = ModelIndex.load(v512_model)
-    assert index.video_schedule["prediction_type"] == "v_prediction" and index.video_schedule["zero_terminal_snr"]
+    video_schedule = index.layouts["first_frame"]["schedule"]
+    assert video_schedule["prediction_type"] == "v_prediction" and video_schedule["zero_terminal_snr"]
     assert index.defaults["num_frames"] == 8 and index.defaults["fps"] == 4.0 and index.defaults["height"] == 16
     assert (tmp_path / "v512/samples/step-00000002-0.mp4").exists()
 
@@ -71,13 +72,14 @@ def test_chain_of_stages_from_videos_to_a_text_to_video_model(tmp_path, media_di
                        f"model.init={_q(v512_model)}", "train.batch_size=1")
     final = _check_run(interp)
     index = ModelIndex.load(final)
-    assert index.interpolation == "interpolation/temporal.safetensors"
-    assert index.video_schedule["prediction_type"] == "v_prediction"
+    assert index.weight_files() == {"interpolation": "interpolation/temporal.safetensors"}
+    assert index.layouts["interpolation"]["options"]["factor"] == 4
+    assert index.layouts["first_frame"]["schedule"]["prediction_type"] == "v_prediction"
 
     from emu_video.pipelines import TextToVideoPipeline
 
     pipe = TextToVideoPipeline.from_pretrained(final)
-    assert pipe.components.interpolation_weights is not None
+    assert pipe.components.has_layout("interpolation")
     video = pipe("a blue square moves up", seed=0, num_inference_steps=1, interpolation_steps=1, progress=False)
     assert video.frames.shape == (37, 16, 16, 3) and video.fps == 16.0
 

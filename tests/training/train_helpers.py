@@ -52,7 +52,7 @@ def write_micro_model_folder(root: Path, seed: int = 0) -> Path:
     write_model_index(root, ModelIndex(
         text_encoders=[{"path": "text_encoder", "tokenizer": "tokenizer", "max_length": 12},
                        {"path": "text_encoder_2", "max_length": 10}],
-        video_schedule=NoiseSchedule.stage_256().to_dict(),
+        layouts={"first_frame": {"schedule": NoiseSchedule.stage_256().to_dict()}},
         defaults={"steps": 2, "interpolation_steps": 2, "num_frames": 8, "height": 16, "width": 16},
     ))
     return root
