@@ -13,7 +13,7 @@ Small pure functions and small objects, one concern per module:
 * :mod:`.dropout`          -- text / image / both condition dropout for training
 """
 
-from .ddim import SPACINGS, DDIMSampler, ddim_step, ddim_timesteps
+from .ddim import DDIMSampler, ddim_step
 from .dropout import ConditionDropout, apply_image_dropout, apply_text_dropout
 from .guidance import (
     GUIDANCE_ORDER,
@@ -45,6 +45,7 @@ from .schedules import (
     quad_betas,
     rescale_zero_terminal_snr,
 )
+from .timesteps import SPACINGS, ddim_timesteps
 
 __all__ = [
     "GUIDANCE_ORDER",
@@ -55,9 +56,9 @@ __all__ = [
     "DDIMSampler",
     "Guidance",
     "NoGuidance",
+    "NoiseSchedule",
     "Sampler",
     "TwoConditionGuidance",
-    "NoiseSchedule",
     "add_noise",
     "alphas_cumprod_from_betas",
     "apply_image_dropout",

@@ -24,64 +24,11 @@ import torch
 
 from ._coefficients import TimestepLike, alpha_bar_at
 from .parameterization import predict_x0_and_eps
-from .sampler import Sampler
+from .sampler import Sampler, draw_noise
 from .schedules import NoiseSchedule
+from .timesteps import SPACINGS, ddim_timesteps
 
 __all__ = ["SPACINGS", "DDIMSampler", "ddim_step", "ddim_timesteps"]
-
-SPACINGS = ("trailing", "leading", "linspace")
-
-
-def ddim_timesteps(
-    num_inference_steps: int, num_train_timesteps: int = 1000, spacing: str = "trailing"
-) -> torch.Tensor:
-    """The descending grid of ``num_inference_steps`` training timesteps to evaluate.
-
-    With N = ``num_train_timesteps`` and n = ``num_inference_steps`` (rounding is half-to-even):
-
-    * ``"trailing"``: round(N - i * N / n) - 1 for i = 0..n-1; starts at N - 1 (pure noise).
-    * ``"leading"``:  (n - 1 - i) * (N // n); ends at 0, may start well below N - 1.
-    * ``"linspace"``: round of n evenly spaced points from N - 1 down to 0.
-
-    These equal ``diffusers.DDIMScheduler.set_timesteps`` with ``steps_offset=0``. (For a few values of n,
-    e.g. 61 or 103 with N = 1000, diffusers' "trailing" grid comes out one entry too long, ending in an
-    invalid -1; here the grid always has exactly n entries, which equal diffusers' first n.)
-    """
-    n, big_n = num_inference_steps, num_train_timesteps
-    if isinstance(big_n, bool) or int(big_n) != big_n or big_n < 1:
-        raise ValueError(f"num_train_timesteps must be a positive integer, got {big_n!r}")
-    if isinstance(n, bool) or int(n) != n or not 1 <= n <= big_n:
-        raise ValueError(
-            f"num_inference_steps must be an integer from 1 to num_train_timesteps ({big_n}), got {n!r}"
-        )
-    n, big_n = int(n), int(big_n)
-    i = torch.arange(n, dtype=torch.float64)
-    if spacing == "trailing":
-        # Points N, N - N/n, N - 2N/n, ... evaluated the way numpy's arange does (start + i * delta,
-        # delta being the float64 difference of the first two points), so that points that land on
-        # a .5 round exactly as in diffusers.
-        start = float(big_n)
-        delta = (start - big_n / n) - start
-        ts = torch.round(start + i * delta) - 1
-    elif spacing == "leading":
-        ts = (i * (big_n // n)).flip(0)
-    elif spacing == "linspace":
-        if n == 1:
-            ts = torch.zeros(1, dtype=torch.float64)
-        else:
-            points = i * ((big_n - 1) / (n - 1))
-            points[-1] = big_n - 1
-            ts = torch.round(points).flip(0)
-    else:
-        raise ValueError(f"unknown timestep spacing {spacing!r}; expected one of {SPACINGS}")
-    return ts.to(torch.long)
-
-
-def _randn_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Standard normal noise shaped like ``x``, drawn on the generator's device, then moved to x's."""
-    draw_device = generator.device if generator is not None else x.device
-    return torch.randn(x.shape, generator=generator, device=draw_device, dtype=x.dtype).to(x.device)
-
 
 def ddim_step(
     model_output: torch.Tensor,
@@ -115,7 +62,7 @@ def ddim_step(
     dir_coef = (1.0 - a_prev - sigma * sigma).clamp(min=0.0).sqrt()
     x_prev = a_prev.sqrt().to(dtype) * x0 + dir_coef.to(dtype) * eps
     if eta > 0:
-        x_prev = x_prev + sigma.to(dtype) * _randn_like(model_output, generator)
+        x_prev = x_prev + sigma.to(dtype) * draw_noise(model_output, generator)
     return x_prev
 
 
@@ -126,7 +73,6 @@ class DDIMSampler(Sampler):
     """
 
     name = "ddim"
-    final_alpha_cumprod = 1.0
 
     def __init__(
         self,
@@ -137,27 +83,10 @@ class DDIMSampler(Sampler):
     ) -> None:
         if eta < 0:
             raise ValueError(f"eta must be >= 0, got {eta}")
-        super().__init__(schedule, num_inference_steps,
-                         ddim_timesteps(num_inference_steps, schedule.num_train_timesteps, spacing))
-        self.spacing = spacing
+        super().__init__(schedule, num_inference_steps, spacing)
         self.eta = float(eta)
 
-    def step(
-        self,
-        model_output: torch.Tensor,
-        t: TimestepLike,
-        x_t: torch.Tensor,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """One DDIM update from ``t`` (an entry of ``self.timesteps``) to the next timestep of the grid."""
-        return ddim_step(
-            model_output,
-            int(t.item() if isinstance(t, torch.Tensor) else t),
-            self.prev_timestep(t),
-            x_t,
-            self.alphas_cumprod,
-            self.schedule.prediction_type,
-            eta=self.eta,
-            generator=generator,
-            final_alpha_cumprod=self.final_alpha_cumprod,
-        )
+    def update(self, model_output: torch.Tensor, t: int, prev_t: int, x_t: torch.Tensor,
+               generator: torch.Generator | None) -> torch.Tensor:
+        return ddim_step(model_output, t, prev_t, x_t, self.alphas_cumprod, self.schedule.prediction_type,
+                         eta=self.eta, generator=generator, final_alpha_cumprod=self.final_alpha_cumprod)

@@ -37,7 +37,6 @@ from __future__ import annotations
 import torch
 
 from ._coefficients import TimestepLike, alpha_bar_at
-from .ddim import ddim_timesteps
 from .parameterization import predict_x0_and_eps
 from .sampler import Sampler
 from .schedules import NoiseSchedule
@@ -102,12 +101,9 @@ class DPMSolverMultistepSampler(Sampler):
     """
 
     name = "dpmpp-2m"
-    final_alpha_cumprod = 1.0
 
     def __init__(self, schedule: NoiseSchedule, num_inference_steps: int, spacing: str = "trailing") -> None:
-        super().__init__(schedule, num_inference_steps,
-                         ddim_timesteps(num_inference_steps, schedule.num_train_timesteps, spacing))
-        self.spacing = spacing
+        super().__init__(schedule, num_inference_steps, spacing)
         self._last_x0: torch.Tensor | None = None
         self._last_t: int | None = None
 
@@ -116,18 +112,9 @@ class DPMSolverMultistepSampler(Sampler):
         self._last_x0 = None
         self._last_t = None
 
-    def step(
-        self,
-        model_output: torch.Tensor,
-        t: TimestepLike,
-        x_t: torch.Tensor,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """One update from ``t`` (an entry of ``self.timesteps``) to the next grid timestep. ``generator`` is
-        unused (the solver is deterministic)."""
-        t = int(t.item() if isinstance(t, torch.Tensor) else t)
+    def update(self, model_output, t, prev_t, x_t, generator):
+        """``generator`` is unused (the solver is deterministic)."""
         i = self.index_of(t)
-        prev_t = self.prev_timestep(t)
         x0, _ = predict_x0_and_eps(model_output, x_t, t, self.alphas_cumprod, self.schedule.prediction_type)
         second_order = (
             self._last_x0 is not None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Union
 
 import torch
 
@@ -46,7 +46,7 @@ class ConditionDropout:
         self,
         batch_size: int,
         generator: torch.Generator | None = None,
-        device: Union[torch.device, str] | None = None,
+        device: torch.device | str | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(drop_text, drop_image)``, two BoolTensors of shape ``(batch_size,)``.
 

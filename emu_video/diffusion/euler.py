@@ -35,10 +35,8 @@ from __future__ import annotations
 import torch
 
 from ._coefficients import TimestepLike, alpha_bar_at
-from .ddim import _randn_like, ddim_timesteps
 from .parameterization import predict_x0_and_eps
-from .sampler import Sampler
-from .schedules import NoiseSchedule
+from .sampler import Sampler, draw_noise
 
 __all__ = ["EulerAncestralSampler", "EulerSampler", "euler_ancestral_step", "euler_step"]
 
@@ -92,7 +90,7 @@ def euler_ancestral_step(
     r = torch.where(denom > 0, r, torch.zeros_like(r))
     fresh = (1.0 - r * r).clamp(min=0.0).sqrt()
     dtype = x_t.dtype
-    noise = _randn_like(model_output, generator)
+    noise = draw_noise(model_output, generator)
     return (
         alpha_prev.to(dtype) * x0
         + (sigma_prev * r).to(dtype) * eps
@@ -100,42 +98,17 @@ def euler_ancestral_step(
     )
 
 
-class _GridSampler(Sampler):
-    """A one-step sampler over the ``ddim_timesteps`` grid, stepping to the clean end after the last entry."""
-
-    final_alpha_cumprod = 1.0
-
-    def __init__(self, schedule: NoiseSchedule, num_inference_steps: int, spacing: str = "trailing") -> None:
-        super().__init__(schedule, num_inference_steps,
-                         ddim_timesteps(num_inference_steps, schedule.num_train_timesteps, spacing))
-        self.spacing = spacing
-
-
-class EulerSampler(_GridSampler):
+class EulerSampler(Sampler):
     """Deterministic Euler (diffusers' ``EulerDiscreteScheduler``) in the VP form; equals DDIM with eta = 0."""
 
     name = "euler"
 
-    def step(
-        self,
-        model_output: torch.Tensor,
-        t: TimestepLike,
-        x_t: torch.Tensor,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """One Euler update from ``t`` (an entry of ``self.timesteps``) to the next grid timestep."""
-        return euler_step(
-            model_output,
-            int(t.item() if isinstance(t, torch.Tensor) else t),
-            self.prev_timestep(t),
-            x_t,
-            self.alphas_cumprod,
-            self.schedule.prediction_type,
-            final_alpha_cumprod=self.final_alpha_cumprod,
-        )
+    def update(self, model_output, t, prev_t, x_t, generator):
+        return euler_step(model_output, t, prev_t, x_t, self.alphas_cumprod, self.schedule.prediction_type,
+                          final_alpha_cumprod=self.final_alpha_cumprod)
 
 
-class EulerAncestralSampler(_GridSampler):
+class EulerAncestralSampler(Sampler):
     """Euler ancestral (diffusers' ``EulerAncestralDiscreteScheduler``) in the VP form; equals DDIM with eta = 1.
 
     Draws fresh noise every step with the ``generator`` passed to :meth:`step` / :meth:`Sampler.sample`.
@@ -143,21 +116,7 @@ class EulerAncestralSampler(_GridSampler):
 
     name = "euler-ancestral"
 
-    def step(
-        self,
-        model_output: torch.Tensor,
-        t: TimestepLike,
-        x_t: torch.Tensor,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """One Euler-ancestral update from ``t`` (an entry of ``self.timesteps``) to the next grid timestep."""
-        return euler_ancestral_step(
-            model_output,
-            int(t.item() if isinstance(t, torch.Tensor) else t),
-            self.prev_timestep(t),
-            x_t,
-            self.alphas_cumprod,
-            self.schedule.prediction_type,
-            generator=generator,
-            final_alpha_cumprod=self.final_alpha_cumprod,
-        )
+    def update(self, model_output, t, prev_t, x_t, generator):
+        return euler_ancestral_step(model_output, t, prev_t, x_t, self.alphas_cumprod,
+                                    self.schedule.prediction_type, generator=generator,
+                                    final_alpha_cumprod=self.final_alpha_cumprod)

@@ -21,28 +21,39 @@ import torch
 
 from ._coefficients import TimestepLike
 from .schedules import NoiseSchedule
+from .timesteps import ddim_timesteps
 
-__all__ = ["DenoiseFn", "Sampler", "StepCallback"]
+__all__ = ["DenoiseFn", "Sampler", "StepCallback", "draw_noise"]
 
 DenoiseFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 StepCallback = Callable[[int, torch.Tensor, torch.Tensor], None]
 
 
+def draw_noise(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Standard normal noise shaped like ``like``, drawn on the generator's device, then moved to like's."""
+    draw_device = generator.device if generator is not None else like.device
+    return torch.randn(like.shape, generator=generator, device=draw_device, dtype=like.dtype).to(like.device)
+
+
 class Sampler:
-    """Base class: the timestep grid and the sampling loop. Subclasses set `name` and implement `step`.
+    """Base class: the timestep grid and the sampling loop. Subclasses set `name` and implement `update`.
 
     ``step(model_output, t, x_t, generator)`` moves ``x_t`` from grid timestep ``t`` to the next one (the clean
-    end after the last). Multistep samplers keep what they need of earlier steps; `reset` clears it and
-    `sample` calls it first, so one sampler object can run many chains.
+    end after the last, whose alpha_bar is ``final_alpha_cumprod``); it calls the subclass's ``update`` with
+    both timesteps. Multistep samplers keep what they need of earlier steps; `reset` clears it and `sample`
+    calls it first, so one sampler object can run many chains. The grid is ``ddim_timesteps`` (``spacing``:
+    trailing, leading or linspace).
     """
 
     name: ClassVar[str] = ""
     init_noise_sigma = 1.0  # x_T = noise * init_noise_sigma (always 1 in the variance-preserving form)
+    final_alpha_cumprod = 1.0  # the last step goes to the clean sample
 
-    def __init__(self, schedule: NoiseSchedule, num_inference_steps: int, timesteps: torch.Tensor) -> None:
+    def __init__(self, schedule: NoiseSchedule, num_inference_steps: int, spacing: str = "trailing") -> None:
         self.schedule = schedule
         self.num_inference_steps = int(num_inference_steps)
-        self.timesteps = timesteps
+        self.spacing = spacing
+        self.timesteps = ddim_timesteps(num_inference_steps, schedule.num_train_timesteps, spacing)
         self.alphas_cumprod = schedule.alphas_cumprod
         self._position = {int(t): i for i, t in enumerate(self.timesteps.tolist())}
 
@@ -72,6 +83,13 @@ class Sampler:
         x_t: torch.Tensor,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
+        """One update from ``t`` (an entry of ``self.timesteps``) to the next timestep of the grid."""
+        t = int(t.item() if isinstance(t, torch.Tensor) else t)
+        return self.update(model_output, t, self.prev_timestep(t), x_t, generator)
+
+    def update(self, model_output: torch.Tensor, t: int, prev_t: int, x_t: torch.Tensor,
+               generator: torch.Generator | None) -> torch.Tensor:
+        """x at ``prev_t`` (-1: the clean end) from x at ``t`` and the model's output there."""
         raise NotImplementedError
 
     @torch.no_grad()

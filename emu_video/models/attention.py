@@ -92,11 +92,8 @@ class Attention(nn.Module):
         outs = []
         for p0 in range(0, p, step):
             p1 = min(p, p0 + step)
-
-            def heads(z: torch.Tensor) -> torch.Tensor:
-                return z[:, :, p0:p1].reshape(b, t, (p1 - p0) * h, c // h).transpose(1, 2)
-
-            o = F.scaled_dot_product_attention(heads(q), heads(k), heads(v))
+            qh, kh, vh = (z[:, :, p0:p1].reshape(b, t, (p1 - p0) * h, c // h).transpose(1, 2) for z in (q, k, v))
+            o = F.scaled_dot_product_attention(qh, kh, vh)
             outs.append(o.transpose(1, 2).reshape(b, t, p1 - p0, c))
         out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
         return self.to_out[1](self.to_out[0](out))

@@ -145,21 +145,21 @@ class VideoUNetConfig:
                 raise UserError("per-block transformer_layers_per_block is not supported")
             tlayers = tlayers[0]
         lpb = d.get("layers_per_block", 2)
-        kwargs = dict(
-            latent_channels=d.get("in_channels", 4),
-            out_channels=d.get("out_channels", 4),
-            block_out_channels=tuple(d["block_out_channels"]),
-            layers_per_block=tuple(lpb) if isinstance(lpb, (list, tuple)) else (lpb,) * n,
-            attention_levels=tuple(b == "CrossAttnDownBlock2D" for b in down),
-            num_attention_heads=tuple(heads) if isinstance(heads, (list, tuple)) else (heads,) * n,
-            transformer_layers_per_block=int(tlayers),
-            context_dims=(int(cross),),
-            use_linear_projection=bool(d.get("use_linear_projection", False)),
-            norm_num_groups=d.get("norm_num_groups", 32),
-            norm_eps=d.get("norm_eps", 1e-5),
-            flip_sin_to_cos=d.get("flip_sin_to_cos", True),
-            freq_shift=d.get("freq_shift", 0),
-        )
+        kwargs = {
+            "latent_channels": d.get("in_channels", 4),
+            "out_channels": d.get("out_channels", 4),
+            "block_out_channels": tuple(d["block_out_channels"]),
+            "layers_per_block": tuple(lpb) if isinstance(lpb, (list, tuple)) else (lpb,) * n,
+            "attention_levels": tuple(b == "CrossAttnDownBlock2D" for b in down),
+            "num_attention_heads": tuple(heads) if isinstance(heads, (list, tuple)) else (heads,) * n,
+            "transformer_layers_per_block": int(tlayers),
+            "context_dims": (int(cross),),
+            "use_linear_projection": bool(d.get("use_linear_projection", False)),
+            "norm_num_groups": d.get("norm_num_groups", 32),
+            "norm_eps": d.get("norm_eps", 1e-5),
+            "flip_sin_to_cos": d.get("flip_sin_to_cos", True),
+            "freq_shift": d.get("freq_shift", 0),
+        }
         kwargs.update(overrides)
         return cls(**kwargs)
 

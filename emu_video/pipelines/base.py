@@ -101,6 +101,8 @@ class Settings:
     height: int
     width: int
     generator: torch.Generator
+    callback: StepCallback | None = None  # called after every sampler step: callback(i, t, latents)
+    progress: bool = True  # a progress bar per denoising loop
 
 
 # The guided model ------------------------------------------------------------------------------------------
@@ -136,22 +138,24 @@ def denoise(
     schedule: NoiseSchedule,
     latents: torch.Tensor,
     settings: Settings,
-    callback: StepCallback | None = None,
-    progress: bool = True,
 ) -> torch.Tensor:
     """The chosen sampler from `latents` (pure noise at t=T) to the final latents, the model guided."""
     sampler = make_sampler(check_sampler(settings.sampler), schedule, check_steps(settings.steps))
     fn = guidance.denoiser(model)
     with torch.inference_mode():
-        x = sampler.sample(lambda x, t: fn(x, t).to(x.dtype), latents, callback=callback, progress=progress,
-                           generator=settings.generator)
+        x = sampler.sample(lambda x, t: fn(x, t).to(x.dtype), latents, callback=settings.callback,
+                           progress=settings.progress, generator=settings.generator)
     return x.to(latents.dtype)
 
 
 # Pipelines -------------------------------------------------------------------------------------------------
 class Pipeline:
     """What every pipeline has: its model folder's components, the folder's sampling defaults, and the named
-    steps of a call."""
+    steps of a call.
+
+    Every pipeline's `__call__` takes `**sampling`: seed, generator, num_inference_steps, sampler, w_img,
+    w_txt, height, width, callback, progress (see `prepare`).
+    """
 
     steps_key = "steps"  # the model default that sets this pipeline's step count
 
@@ -170,14 +174,16 @@ class Pipeline:
     def prepare(self, prompt, *, seed: int | None = None, generator: torch.Generator | None = None,
                 num_inference_steps: int | None = None, sampler: str | None = None, w_img: float | None = None,
                 w_txt: float | None = None, height: int | None = None, width: int | None = None,
-                ) -> tuple[str, Settings]:
-        """The checked prompt and the call's settings (defaults filled, a generator made from `seed`)."""
+                callback: StepCallback | None = None, progress: bool = True) -> tuple[str, Settings]:
+        """The checked prompt and the call's settings: every pipeline's `**sampling` keywords, any left out
+        filled from the model folder's defaults, and a generator made from `seed` unless one is given
+        (noise is drawn on the CPU, so a seed gives the same video on any device)."""
         settings = Settings(
             steps=check_steps(self.default(num_inference_steps, self.steps_key)),
             sampler=check_sampler(self.default(sampler, "sampler")),
             w_img=float(self.default(w_img, "w_img")), w_txt=float(self.default(w_txt, "w_txt")),
             height=int(self.default(height, "height")), width=int(self.default(width, "width")),
-            generator=generator or make_generator(seed),
+            generator=generator or make_generator(seed), callback=callback, progress=progress,
         )
         return check_prompt(prompt), settings
 
@@ -191,8 +197,7 @@ class Pipeline:
         return c.vae.encode(frames_to_tensor(frames, height, width).to(c.device, c.dtype))
 
     def sample_layout(self, layout: Layout, text: list[torch.Tensor], known: torch.Tensor, num_frames: int,
-                      settings: Settings, callback: StepCallback | None = None, progress: bool = True,
-                      noise_t: int | None = None) -> torch.Tensor:
+                      settings: Settings, noise_t: int | None = None) -> torch.Tensor:
         """Latents (B, C, num_frames, h, w) with the `known` latents (B, C, K, h, w) at the layout's positions,
         noise-augmented to level `noise_t` first when given; sampled with the weights and schedule the model
         folder has for the layout, and the layout's guidance."""
@@ -209,8 +214,7 @@ class Pipeline:
             cond, mask = layout.condition(known, num_frames)
             x = randn(cond.shape, settings.generator, c.device, c.dtype)
             model = ConditionedUNet(c, text, cond, mask)
-            return denoise(layout.guidance(settings.w_img, settings.w_txt), model, schedule, x, settings, callback,
-                           progress)
+            return denoise(layout.guidance(settings.w_img, settings.w_txt), model, schedule, x, settings)
 
     # Decode ------------------------------------------------------------------------------------------------
     def decode(self, latents: torch.Tensor) -> np.ndarray:

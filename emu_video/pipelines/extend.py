@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from emu_video.diffusion.layouts import make_layout
 from emu_video.errors import UserError
-from emu_video.pipelines.base import Pipeline, StepCallback, VideoOutput, frames_to_tensor, tensor_to_frames
+from emu_video.pipelines.base import (
+    Pipeline,
+    VideoOutput,
+    frames_to_tensor,
+    tensor_to_frames,
+)
 
 
 def resample_frames(frames: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
@@ -28,14 +32,10 @@ class ExtendPipeline(Pipeline):
         fps: float | None = None,
         num_past: int | None = None,
         num_new: int | None = None,
-        callback: StepCallback | None = None,
-        progress: bool = True,
         **sampling,
     ) -> VideoOutput:
-        """Returns the input video (at the model's frame rate) followed by `num_new` generated frames.
-
-        `sampling`: seed, generator, num_inference_steps, sampler, w_img, w_txt, height, width (any left out:
-        the model folder\'s defaults; see `Pipeline.prepare`)."""
+        """The input video (at the model's frame rate) followed by `num_new` generated frames.
+        `sampling`: see `Pipeline.prepare`."""
         c = self.components
         prompt, s = self.prepare(prompt, **sampling)
         window = int(c.defaults["num_frames"])
@@ -51,8 +51,7 @@ class ExtendPipeline(Pipeline):
             )
         past = self.encode_frames(frames[-num_past:], s.height, s.width)
         layout = make_layout("extension", past_frames=num_past)
-        latents = self.sample_layout(layout, self.encode_prompt(prompt), past, num_past + num_new, s, callback,
-                                     progress)
+        latents = self.sample_layout(layout, self.encode_prompt(prompt), past, num_past + num_new, s)
         new = self.decode(latents[:, :, num_past:])
         known = tensor_to_frames(frames_to_tensor(frames, s.height, s.width))
         return VideoOutput(frames=np.concatenate([known, new]), fps=model_fps, latents=latents,

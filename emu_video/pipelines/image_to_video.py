@@ -8,7 +8,7 @@ import torch
 
 from emu_video.diffusion.layouts import make_layout
 from emu_video.errors import UserError
-from emu_video.pipelines.base import Pipeline, StepCallback, VideoOutput
+from emu_video.pipelines.base import Pipeline, VideoOutput
 
 
 class ImageToVideoPipeline(Pipeline):
@@ -27,15 +27,11 @@ class ImageToVideoPipeline(Pipeline):
         image_latents: torch.Tensor | None = None,
         last_image: np.ndarray | None = None,
         num_frames: int | None = None,
-        callback: StepCallback | None = None,
-        progress: bool = True,
         decode: bool = True,
         **sampling,
     ) -> VideoOutput:
         """A video whose first frame is `image` (or `image_latents`); with `last_image`, also its last frame.
-
-        `sampling`: seed, generator, num_inference_steps, sampler, w_img, w_txt, height, width (any left out:
-        the model folder\'s defaults; see `Pipeline.prepare`)."""
+        `sampling`: see `Pipeline.prepare`."""
         c = self.components
         prompt, s = self.prepare(prompt, **sampling)
         num_frames = int(self.default(num_frames, "num_frames"))
@@ -52,6 +48,6 @@ class ImageToVideoPipeline(Pipeline):
             known = torch.cat([known.to(c.device, c.dtype), self.encode_image(last_image, s.height, s.width)[:, :, None]],
                               dim=2)
         text = self.encode_prompt(prompt)
-        latents = self.sample_layout(layout, text, known, num_frames, s, callback, progress)
+        latents = self.sample_layout(layout, text, known, num_frames, s)
         return VideoOutput(frames=self.decode(latents) if decode else None, fps=float(c.defaults["fps"]),
                            latents=latents, info={"layout": layout.name, "weights": c.weights_for(layout.name)})

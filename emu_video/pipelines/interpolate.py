@@ -12,7 +12,7 @@ import torch
 
 from emu_video.diffusion.layouts import InterpolationLayout, make_layout
 from emu_video.errors import UserError
-from emu_video.pipelines.base import Pipeline, StepCallback, VideoOutput
+from emu_video.pipelines.base import Pipeline, VideoOutput
 
 
 class InterpolatePipeline(Pipeline):
@@ -32,15 +32,10 @@ class InterpolatePipeline(Pipeline):
         latents: torch.Tensor | None = None,
         fps: float = 4.0,
         noise_t: int | None = None,
-        callback: StepCallback | None = None,
-        progress: bool = True,
         decode: bool = True,
         **sampling,
     ) -> VideoOutput:
-        """Interpolate `frames` (or `latents`), 8k frames, to 4x their frame rate.
-
-        `sampling`: seed, generator, num_inference_steps, sampler, w_img, w_txt, height, width (any left out:
-        the model folder\'s defaults; see `Pipeline.prepare`)."""
+        """`frames` (or `latents`), 8k of them, at 4x their frame rate. `sampling`: see `Pipeline.prepare`."""
         c = self.components
         prompt, s = self.prepare(prompt, **sampling)
         noise_t = int(self.default(noise_t, "interpolation_noise_t"))
@@ -56,8 +51,7 @@ class InterpolatePipeline(Pipeline):
         with c.using(layout):  # the weights swap once for all windows
             for start, keep_from, keep_to in plan:
                 known = latents[:, :, start : start + layout.input_frames]
-                out = self.sample_layout(layout, text, known, layout.clip_frames, s, callback, progress,
-                                         noise_t=noise_t)
+                out = self.sample_layout(layout, text, known, layout.clip_frames, s, noise_t=noise_t)
                 pieces.append(out[:, :, keep_from:keep_to])
         result = torch.cat(pieces, dim=2)
         return VideoOutput(frames=self.decode(result) if decode else None, fps=float(fps) * layout.factor,

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import torch
-
 from emu_video.diffusion.guidance import ClassifierFreeGuidance
 from emu_video.pipelines.base import (
     ConditionedUNet,
     ImageOutput,
     Pipeline,
-    StepCallback,
     denoise,
     randn,
     tensor_to_frames,
@@ -22,15 +19,10 @@ class TextToImagePipeline(Pipeline):
         self,
         prompt: str,
         guidance_scale: float | None = None,
-        callback: StepCallback | None = None,
-        progress: bool = True,
         decode: bool = True,
         **sampling,
     ) -> ImageOutput:
-        """The first frame for `prompt`.
-
-        `sampling`: seed, generator, num_inference_steps, sampler, w_img, w_txt, height, width (any left out:
-        the model folder\'s defaults; see `Pipeline.prepare`)."""
+        """The first frame for `prompt`. `sampling`: see `Pipeline.prepare`."""
         c = self.components
         prompt, s = self.prepare(prompt, **sampling)
         scale = float(self.default(guidance_scale, "image_guidance"))
@@ -39,6 +31,6 @@ class TextToImagePipeline(Pipeline):
         latents = randn((1, c.unet.config.latent_channels, s.height // down, s.width // down), s.generator, c.device,
                         c.dtype)
         model = ConditionedUNet(c, text, use_temporal=False)
-        latents = denoise(ClassifierFreeGuidance(scale), model, c.image_schedule(), latents, s, callback, progress)
+        latents = denoise(ClassifierFreeGuidance(scale), model, c.image_schedule(), latents, s)
         image = tensor_to_frames(c.vae.decode(latents.unsqueeze(2)))[0] if decode else None
         return ImageOutput(image=image, latents=latents)

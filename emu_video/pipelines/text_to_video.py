@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from emu_video.diffusion.layouts import make_layout
-from emu_video.pipelines.base import Pipeline, StepCallback, VideoOutput
+from emu_video.pipelines.base import Pipeline, Settings, VideoOutput
 from emu_video.pipelines.components import EmuVideoComponents
 from emu_video.pipelines.image_to_video import ImageToVideoPipeline
 from emu_video.pipelines.interpolate import InterpolatePipeline
@@ -32,22 +32,18 @@ class TextToVideoPipeline(Pipeline):
         interpolate: bool = True,
         direct: bool = False,
         return_first_frame: bool = False,
-        callback: StepCallback | None = None,
-        progress: bool = True,
         **sampling,
     ) -> VideoOutput:
-        """A video for `prompt`: first frame, video, interpolation (or, with `direct`, no first frame).
-
-        `sampling`: seed, generator, num_inference_steps, sampler, w_img, w_txt, height, width (any left out:
-        the model folder\'s defaults; see `Pipeline.prepare`)."""
+        """A video for `prompt`: first frame, video, interpolation (with `direct`: no first frame).
+        `sampling`: see `Pipeline.prepare`."""
         c = self.components
         prompt, s = self.prepare(prompt, **sampling)
         interpolate = interpolate and c.has_layout("interpolation")
-        steps = dict(generator=s.generator, num_inference_steps=s.steps, sampler=s.sampler, callback=callback,
-                     progress=progress)
+        steps = {"generator": s.generator, "num_inference_steps": s.steps, "sampler": s.sampler,
+                 "callback": s.callback, "progress": s.progress}
         image = None
         if direct:
-            video = self.direct(prompt, num_frames, s, callback, progress)
+            video = self.direct(prompt, num_frames, s)
         else:
             image = self.text_to_image(prompt, guidance_scale=image_guidance, decode=return_first_frame, **steps)
             video = self.image_to_video(None, prompt, image_latents=image.latents, num_frames=num_frames,
@@ -61,13 +57,13 @@ class TextToVideoPipeline(Pipeline):
         video.first_frame = image.image if image is not None and return_first_frame else None
         return video
 
-    def direct(self, prompt: str, num_frames: int | None, s, callback, progress) -> VideoOutput:
+    def direct(self, prompt: str, num_frames: int | None, s: Settings) -> VideoOutput:
         """The base video straight from the text: the `direct` layout (no known frames)."""
         c = self.components
         layout = make_layout("direct")
         num_frames = int(self.default(num_frames, "num_frames"))
         down = c.vae.downscale
         nothing = torch.zeros(1, c.unet.config.latent_channels, 0, s.height // down, s.width // down)
-        latents = self.sample_layout(layout, self.encode_prompt(prompt), nothing, num_frames, s, callback, progress)
+        latents = self.sample_layout(layout, self.encode_prompt(prompt), nothing, num_frames, s)
         return VideoOutput(frames=None, fps=float(c.defaults["fps"]), latents=latents,
                            info={"layout": layout.name, "weights": c.weights_for(layout.name)})

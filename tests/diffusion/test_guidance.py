@@ -99,7 +99,11 @@ def test_two_condition_object_batches_null_image_full_in_one_forward():
 
 
 def test_guidance_objects_at_scale_one_run_a_single_pass():
-    from emu_video.diffusion import ClassifierFreeGuidance, NoGuidance, TwoConditionGuidance
+    from emu_video.diffusion import (
+        ClassifierFreeGuidance,
+        NoGuidance,
+        TwoConditionGuidance,
+    )
 
     for guidance in (TwoConditionGuidance(1.0, 1.0), ClassifierFreeGuidance(1.0), NoGuidance()):
         model = _TaggingModel()

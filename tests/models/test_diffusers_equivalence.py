@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from emu_video.models.serialization import from_diffusers_unet
+from emu_video.models import from_diffusers_unet
 
 
 @pytest.mark.parametrize("frames", [1, 8])
@@ -26,7 +26,7 @@ def test_per_frame_output_equals_diffusers(tiny_diffusers_unet, frames):
 
 
 def test_image_conditioned_input_starts_as_the_image_model(tiny_diffusers_unet):
-    ref, folder = tiny_diffusers_unet
+    _ref, folder = tiny_diffusers_unet
     model = from_diffusers_unet(folder).eval()
     x = torch.randn(1, 4, 3, 16, 16)
     cond = torch.randn(1, 5, 3, 16, 16)  # conditioning latent + mask: new channels start at zero

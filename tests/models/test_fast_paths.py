@@ -21,7 +21,7 @@ from emu_video.models.temporal import (
     TemporalTransformerBlock,
 )
 
-TOL = dict(rtol=1e-5, atol=1e-5)
+TOL = {"rtol": 1e-5, "atol": 1e-5}
 
 
 def _ctx(b=2):
@@ -524,9 +524,9 @@ def test_cuda_graph_replay_matches_eager():
 # Sampling loop ------------------------------------------------------------------------------------------
 def test_guided_denoiser_batches_the_same_inputs_as_before():
     """The precomputed conditioning channels give the U-Net exactly the old concatenation."""
-    from emu_video.diffusion import two_condition_guidance
-    from emu_video.diffusion.conditioning import first_frame_condition, unet_input
-    from emu_video.pipelines.base import GuidedDenoiser
+    from emu_video.diffusion import TwoConditionGuidance, two_condition_guidance
+    from emu_video.diffusion.conditioning import place_frames, unet_input
+    from emu_video.pipelines.base import ConditionedUNet
 
     torch.manual_seed(0)
     unet = random_model(9)
@@ -540,8 +540,8 @@ def test_guided_denoiser_batches_the_same_inputs_as_before():
             return null
 
     text = _ctx(1)
-    cond, mask = first_frame_condition(torch.randn(1, 4, 16, 16), 3)
-    den = GuidedDenoiser(Components(), text, cond, mask, w_img=2.0, w_txt=7.5)
+    cond, mask = place_frames(torch.randn(1, 4, 1, 16, 16), 3, [0])
+    den = TwoConditionGuidance(2.0, 7.5).denoiser(ConditionedUNet(Components(), text, cond, mask))
     with torch.no_grad():
         for t in (999, 500):
             x = torch.randn(1, 4, 3, 16, 16)

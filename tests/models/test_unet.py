@@ -9,7 +9,6 @@ from unet_helpers import perturb_video_layers, text_contexts
 from emu_video.errors import UserError
 from emu_video.models import VideoUNet, preset, tiny_config
 from emu_video.models.serialization import (
-    from_pretrained,
     load_weights,
     read_safetensors,
 )
@@ -144,9 +143,9 @@ def test_mismatched_or_corrupt_weights_are_refused(tmp_path):
         load_weights(VideoUNet(tiny_config()), sd, "test")
     (tmp_path / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"garbage")
     with pytest.raises(UserError, match="cannot read weights"):
-        from_pretrained(tmp_path / "unet")
+        VideoUNet.from_pretrained(tmp_path / "unet")
     with pytest.raises(UserError, match="not found"):
-        from_pretrained(tmp_path / "nowhere")
+        VideoUNet.from_pretrained(tmp_path / "nowhere")
 
 
 def test_gradient_checkpointing_gives_the_same_gradients():
