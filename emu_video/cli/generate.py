@@ -17,12 +17,16 @@ def _common(p: argparse.ArgumentParser, guidance: bool = True) -> None:
                    help="output video (.mp4 H.264, or .gif); default: a name made from the prompt and seed")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed and arguments give the same video (default 0)")
     p.add_argument("--steps", type=int, default=None, help="sampler steps per stage (default: the model's)")
-    p.add_argument("--sampler", default=None, choices=_sampler_names(),
+    p.add_argument("--sampler", default=None, choices=sampler_names(),
                    help="the sampler: ddim (the paper's), dpmpp-2m (DPM-Solver++ 2M: fewer steps for the same "
                         "quality), euler or euler-ancestral (default: the model's, ddim)")
     if guidance:
-        p.add_argument("--w-img", type=float, default=None, help="image guidance weight w_img (default: the model's, 2.0 in the paper)")
-        p.add_argument("--w-txt", type=float, default=None, help="text guidance weight w_txt (default: the model's, 7.5 in the paper)")
+        from emu_video.diffusion.guidance import PAPER_W_IMG, PAPER_W_TXT
+
+        p.add_argument("--w-img", type=float, default=None,
+                       help=f"image guidance weight w_img (default: the model's, {PAPER_W_IMG:g} in the paper)")
+        p.add_argument("--w-txt", type=float, default=None,
+                       help=f"text guidance weight w_txt (default: the model's, {PAPER_W_TXT:g} in the paper)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default cpu)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
                    help="weights and activations dtype (default float32)")
@@ -39,7 +43,7 @@ def _common(p: argparse.ArgumentParser, guidance: bool = True) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _sampler_names() -> list[str]:
+def sampler_names() -> list[str]:
     from emu_video.diffusion.samplers import SAMPLERS
 
     return list(SAMPLERS)
@@ -54,7 +58,8 @@ def register(sub) -> None:
     )
     g.add_argument("prompt", help='what the video shows, e.g. "a yellow triangle rises on a black background"')
     _common(g)
-    g.add_argument("--image-guidance", type=float, default=None, help="guidance scale of the first frame (default 7.5)")
+    g.add_argument("--image-guidance", type=float, default=None,
+                   help="guidance scale of the first frame (default: the model's, 7.5 unless it sets another)")
     g.add_argument("--interp-steps", type=int, default=None, help="DDIM steps of the interpolation model")
     g.add_argument("--frames", type=int, default=None, help="frames of the base video before interpolation (default: the model's)")
     g.add_argument("--no-interpolate", action="store_true", help="stop at the base video (4 fps)")

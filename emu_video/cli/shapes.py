@@ -99,7 +99,9 @@ def register(subparsers) -> None:
     e.add_argument("--set", dest="sets", action="append", metavar="NAME",
                    help="eval-seen, eval-heldout, eval-two or all (repeatable; default all)")
     e.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
-    e.add_argument("--sampler", default=None, choices=_sampler_names(),
+    from emu_video.cli.generate import sampler_names
+
+    e.add_argument("--sampler", default=None, choices=sampler_names(),
                    help="ddim, dpmpp-2m, euler or euler-ancestral (default: the model's, ddim)")
     e.add_argument("--direct", action="store_true",
                    help="evaluate the direct text-to-video layout (no first frame) instead of the factorized chain")
@@ -182,12 +184,6 @@ def _resolve_sets(values) -> list[str]:
     return names
 
 
-def _sampler_names() -> list[str]:
-    from emu_video.diffusion.samplers import SAMPLERS
-
-    return list(SAMPLERS)
-
-
 def _evaluate(args) -> int:
     from emu_video.shapes.evaluate import evaluate_sets, format_table
 
@@ -214,14 +210,7 @@ def _evaluate(args) -> int:
               "w_txt": args.w_txt, "image_guidance": args.image_guidance, "sampler": args.sampler,
               "direct": args.direct or None}
     settings = {k: v for k, v in chosen.items() if v is not None}  # what the user set, for the summary
-    call_kwargs = dict(settings)
-    try:
-        import inspect
-
-        if "progress" in inspect.signature(pipe.__call__).parameters:
-            call_kwargs["progress"] = False  # one progress bar for the whole set, not one per clip
-    except (TypeError, ValueError):
-        pass
+    call_kwargs = {**settings, "progress": False}  # one progress bar for the whole set, not one per clip
 
     def generate(prompt: str, seed: int):
         result = pipe(prompt, seed=seed, **call_kwargs)

@@ -30,6 +30,7 @@ from .timesteps import SPACINGS, ddim_timesteps
 
 __all__ = ["SPACINGS", "DDIMSampler", "ddim_step", "ddim_timesteps"]
 
+
 def ddim_step(
     model_output: torch.Tensor,
     t: TimestepLike,

@@ -42,3 +42,12 @@ def test_init_from_diffusers_folder_equals_the_image_model(tiny_sd_dir, tmp_path
     # refuses to overwrite, and explains what is missing
     assert main(["init", "--from-diffusers", str(tiny_sd_dir), "--out", str(out)]) == 2
     assert main(["init", "--from-diffusers", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_describe_model_lists_its_layouts(tiny_model_dir, capsys):
+    assert main(["describe", "--model", str(tiny_model_dir)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["layouts"]["first_frame"]["weights"].startswith("unet")
+    assert out["layouts"]["interpolation"]["weights"] == "interpolation/temporal.safetensors"
+    assert out["layouts"]["direct"]["weights"].startswith("none of its own")
+    assert out["defaults"]["sampler"] == "ddim" and out["total_params"] > 0
