@@ -104,7 +104,8 @@ def test_evaluate_command_with_a_pipeline(tmp_path, capsys, monkeypatch):
     assert _FakePipeline.calls[0] == ("load", None, "cpu", None)
     calls = [c for c in _FakePipeline.calls if c[0] == "call"]
     assert len(calls) == 6 and calls[0][2] == 1005 and calls[0][3] == 7
-    assert calls[0][4] == {"w_txt": 3.5, "interpolation_steps": 4}  # only the settings given are passed
+    # only the settings given are passed, and no progress bar per clip
+    assert calls[0][4] == {"w_txt": 3.5, "interpolation_steps": 4, "progress": False}
     assert summary["settings"] == {"num_inference_steps": 7, "interpolation_steps": 4, "w_txt": 3.5}
     assert (tmp_path / "ev" / "eval-seen" / "reports.jsonl").exists()
     assert (tmp_path / "ev" / "summary.json").exists()
