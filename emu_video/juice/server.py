@@ -234,10 +234,10 @@ class JuiceHandler(BaseHTTPRequestHandler):
         if length_text is None:
             self.close_connection = True
             raise RequestError("a Content-Length header is required", 411)
-        if not length_text.strip().isdigit():
+        length = _decimal(length_text.strip())
+        if length is None:
             self.close_connection = True
             raise RequestError("bad Content-Length", 400)
-        length = int(length_text)
         if length > MAX_BODY_BYTES:
             self.close_connection = True
             raise RequestError(f"body too large: {length} bytes, the limit is {MAX_BODY_BYTES}", 413)
@@ -332,25 +332,38 @@ class JuiceHandler(BaseHTTPRequestHandler):
                 left -= len(chunk)
 
 
+_DECIMAL = re.compile(r"[0-9]+", re.ASCII)
+_BIG = 10**18  # stands for any longer number: larger than any body or file this server handles
+
+
+def _decimal(text: str) -> int | None:
+    """A non-negative decimal of ASCII digits only, or None. `str.isdigit()` and `int()` both accept Unicode
+    digits (and differ on which), and `int()` refuses more than 4300 digits: neither may reach a header parse.
+    Numbers over 18 digits come back as 10**18."""
+    if not _DECIMAL.fullmatch(text):
+        return None
+    return int(text) if len(text) <= 18 else _BIG
+
+
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
 def _parse_range(value: str, size: int):
     """(start, end) of a single `bytes=` range, 'unsatisfiable', or None to ignore the header (RFC 9110)."""
-    m = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", value)
+    m = re.fullmatch(r"[ \t]*bytes[ \t]*=[ \t]*([0-9]*)[ \t]*-[ \t]*([0-9]*)[ \t]*", value, re.ASCII)
     if not m or (not m.group(1) and not m.group(2)):
         return None
     first, last = m.group(1), m.group(2)
     if first:
-        start = int(first)
-        end = int(last) if last else size - 1
+        start = _decimal(first)
+        end = _decimal(last) if last else size - 1
         if last and end < start:
             return None
         if start >= size:
             return "unsatisfiable"
         return start, min(end, size - 1)
-    suffix = int(last)
+    suffix = _decimal(last)
     if suffix == 0:
         return "unsatisfiable"
     return max(0, size - suffix), size - 1

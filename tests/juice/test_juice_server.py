@@ -97,6 +97,16 @@ def test_video_range_requests(app):
     assert status == 200 and body == full
     status, headers, body = c.request("HEAD", url)
     assert status == 200 and body == b"" and int(headers["Content-Length"]) == size
+    # Numbers a Python int() refuses (too many digits) or that only Unicode calls digits: never a 500.
+    status, headers, part = c.request("GET", url, headers={"Range": "bytes=0-" + "9" * 5000})
+    assert status == 206 and part == full
+    status, headers, part = c.request("GET", url, headers={"Range": "bytes=-" + "9" * 5000})
+    assert status == 206 and part == full
+    status, headers, _ = c.request("GET", url, headers={"Range": "bytes=" + "9" * 5000 + "-"})
+    assert status == 416 and headers["Content-Range"] == f"bytes */{size}"
+    for odd in ("bytes=\u00b2-", "bytes=0-\u00b9", "bytes=-\u00b3", "bytes=0_1-5"):
+        status, _, body = c.request("GET", url, headers={"Range": odd})
+        assert status == 200 and body == full, odd
     # A video of a finished task can still be fetched (e.g. a player re-buffering).
     assert c.request("GET", f"/api/r/{t0}/video/{app['done_task']['right']['video']}")[0] == 200
 
@@ -161,6 +171,15 @@ def _hostile_requests(app):
         ("oversized declared length", "POST", f"/api/r/{t0}/tasks/{task}", b"{}",
          {"Content-Length": str(10**9)}, 413),
         ("bad content length", "POST", f"/api/r/{t0}/tasks/{task}", b"{}", {"Content-Length": "-5"}, 400),
+        # Unicode digits pass str.isdigit() but not int(); huge numbers pass neither int() limit nor sense.
+        ("superscript content length", "POST", f"/api/r/{t0}/tasks/{task}", b"{}", {"Content-Length": "\u00b2"}, 400),
+        ("content length with a superscript digit", "POST", f"/api/r/{t0}/tasks/{task}", b"{}",
+         {"Content-Length": "1\u00b9"}, 400),
+        ("content length of 5000 digits", "POST", f"/api/r/{t0}/tasks/{task}", b"{}",
+         {"Content-Length": "9" * 5000}, 413),
+        ("content length with a sign", "POST", f"/api/r/{t0}/tasks/{task}", b"{}", {"Content-Length": "+2"}, 400),
+        ("content length with underscores", "POST", f"/api/r/{t0}/tasks/{task}", b"{}",
+         {"Content-Length": "0_2"}, 400),
         ("two content lengths", "POST", f"/api/r/{t0}/tasks/{task}", good,
          {"Content-Length": [str(len(good)), "5"]}, 400),
         ("chunked body", "POST", f"/api/r/{t0}/tasks/{task}", b"2\r\n{}\r\n0\r\n\r\n",
