@@ -90,6 +90,10 @@ class JuiceHandler(BaseHTTPRequestHandler):
     server_version = "JUICE"
     sys_version = ""
     timeout = 30  # seconds a client may stay silent mid-request
+    # Small responses must not wait for the client's delayed ACK (Nagle): on a kept-alive connection that added
+    # about 40 ms to every response. Headers and a small body also go out in one write (see _headers).
+    disable_nagle_algorithm = True
+    COALESCE_BYTES = 64 * 1024
     server: JuiceServer
 
     # -- plumbing --------------------------------------------------------------------------------------
@@ -124,7 +128,8 @@ class JuiceHandler(BaseHTTPRequestHandler):
         with self.server.log_lock:
             sys.stderr.write(f"{self.address_string()} - [{self.log_date_time_string()}] {text}\n")
 
-    def _headers(self, status: int, ctype: str, length: int, extra: dict | None = None) -> None:
+    def _headers(self, status: int, ctype: str, length: int, extra: dict | None = None, body: bytes = b"") -> None:
+        """Send the status line and headers, and `body` (if given) in the same write."""
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(length))
@@ -138,13 +143,23 @@ class JuiceHandler(BaseHTTPRequestHandler):
             self.close_connection = True
         if self.close_connection:
             self.send_header("Connection", "close")
-        self.end_headers()
+        buffered = getattr(self, "_headers_buffer", None)
+        if body and buffered is not None:
+            buffered.extend((b"\r\n", body))
+            self.flush_headers()
+        else:
+            self.end_headers()
+            if body:
+                self.wfile.write(body)
 
     def _send(self, status: int, body: bytes, ctype: str, extra: dict | None = None) -> None:
         extra = {"Cache-Control": "no-store", **(extra or {})}
-        self._headers(status, ctype, len(body), extra)
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        send = body if self.command != "HEAD" else b""
+        if len(send) > self.COALESCE_BYTES:
+            self._headers(status, ctype, len(body), extra)
+            self.wfile.write(send)
+        else:
+            self._headers(status, ctype, len(body), extra, body=send)
 
     def _json(self, status: int, obj) -> None:
         self._send(status, json.dumps(obj).encode(), "application/json; charset=utf-8")
