@@ -100,3 +100,10 @@ def test_repository_stage_configs_load():
                          ("video_128", cfgs["video_128"].shapes.video_two_objects)):
         ds = pixel_dataset(cfgs[stage])
         assert ds.two_object_fraction == share and share != 0.25
+
+
+def test_a_config_file_that_is_not_utf8_is_a_clear_error(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_bytes(b'extends = "video_256"\n# caf\xe9\n')
+    with pytest.raises(UserError, match=r"mine.toml: not UTF-8 text .* at byte 27"):
+        load_config(str(path), REQUIRED)
