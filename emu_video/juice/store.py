@@ -3,12 +3,18 @@
 Every query is parameterised. Writes run in `BEGIN IMMEDIATE` transactions, so concurrent raters are
 serialised by SQLite itself: a vote is stored once or not at all, never twice. The database also enforces
 the protocol: one task and one vote per (rater, pair), and never more votes on a pair than raters per pair.
+
+Access tokens are stored only as SHA-256 hashes (compared in constant time), so a copy of the database
+cannot be used to vote or to see progress; the study folder is 0700 and its database files 0600. A study
+made before (schema 1, plain tokens) is migrated when it is opened.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
 import re
 import secrets
 import sqlite3
@@ -19,7 +25,7 @@ from pathlib import Path
 from emu_video.errors import UserError
 from emu_video.juice.protocol import AXES, QUESTION_BY_AXIS, SIDES, questions_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: tokens stored as SHA-256 hashes (1 stored them in plain text)
 DB_NAME = "study.sqlite"
 VIDEO_DIR = "videos"
 STUDY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -47,7 +53,7 @@ CREATE TABLE pairs (
 );
 CREATE TABLE raters (
     id INTEGER PRIMARY KEY,
-    token TEXT NOT NULL UNIQUE,
+    token_hash TEXT NOT NULL UNIQUE,
     label TEXT NOT NULL UNIQUE,
     active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
     created_at REAL NOT NULL,
@@ -129,6 +135,27 @@ def new_token(nbytes: int = 18) -> str:
     return secrets.token_urlsafe(nbytes)
 
 
+def token_hash(token: str) -> str:
+    """What the database keeps of an access token. Tokens are 144 random bits, so a plain SHA-256 suffices."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def make_private_dir(path: Path) -> None:
+    """Create a folder only its owner can enter (0700, whatever the umask)."""
+    path.mkdir(mode=0o700, parents=True)
+    os.chmod(path, 0o700)
+
+
+def _tighten_permissions(folder: Path) -> None:
+    """Make an existing study private: folder 0700, database files 0600 (best effort: not if not ours)."""
+    for path, mode in [(folder, 0o700)] + [(folder / f"{DB_NAME}{s}", 0o600) for s in ("", "-wal", "-shm")]:
+        try:
+            if path.exists() and path.stat().st_mode & 0o777 & ~mode:
+                os.chmod(path, mode)
+        except OSError:
+            pass
+
+
 def check_study_name(name: str) -> str:
     if not isinstance(name, str) or not STUDY_NAME_RE.match(name) or ".." in name:
         raise UserError(
@@ -160,6 +187,9 @@ def write_tx(conn: sqlite3.Connection):
 
 
 def init_db(db_path: Path, meta: dict[str, str]) -> None:
+    # Created 0600 before SQLite opens it; SQLite gives the -wal and -shm files the same mode.
+    os.close(os.open(db_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    os.chmod(db_path, 0o600)
     conn = sqlite3.connect(str(db_path), isolation_level=None)
     try:
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -231,8 +261,35 @@ class Study:
                 self.meta = {r["key"]: r["value"] for r in conn.execute("SELECT key, value FROM meta")}
             except sqlite3.DatabaseError as exc:
                 raise UserError(f"{self.db_path} is not a JUICE study database: {exc}") from exc
-        if int(self.meta.get("schema_version", "0")) != SCHEMA_VERSION:
-            raise UserError(f"{self.db_path}: unsupported study schema version {self.meta.get('schema_version')}")
+        version = self.meta.get("schema_version", "0")
+        if version == "1":
+            self._migrate_plain_tokens()
+        elif version != str(SCHEMA_VERSION):
+            raise UserError(f"{self.db_path}: unsupported study schema version {version}")
+        _tighten_permissions(self.folder)
+        self._admin_token: str | None = None  # known only to the process that made it
+
+    def _migrate_plain_tokens(self) -> None:
+        """Schema 1 -> 2: replace the plain rater and admin tokens by their hashes, and scrub the old text."""
+        with contextlib.closing(self.connect()) as conn:
+            conn.execute("PRAGMA secure_delete = ON")  # freed and overwritten pages are zeroed
+            with write_tx(conn):
+                if conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "1":
+                    conn.execute("ALTER TABLE raters RENAME COLUMN token TO token_hash")
+                    rows = conn.execute("SELECT id, token_hash FROM raters").fetchall()
+                    conn.executemany(
+                        "UPDATE raters SET token_hash = ? WHERE id = ?", [(token_hash(r[1]), r[0]) for r in rows]
+                    )
+                    admin = conn.execute("SELECT value FROM meta WHERE key = 'admin_token'").fetchone()[0]
+                    conn.execute("DELETE FROM meta WHERE key = 'admin_token'")
+                    conn.execute(
+                        "INSERT INTO meta (key, value) VALUES ('admin_token_sha256', ?)", (token_hash(admin),)
+                    )
+                    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+            with contextlib.suppress(sqlite3.OperationalError):  # busy (a server is running): done next time
+                conn.execute("VACUUM")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.meta = {r["key"]: r["value"] for r in conn.execute("SELECT key, value FROM meta")}
 
     @classmethod
     def open(cls, root: str | Path, name: str) -> Study:
@@ -250,7 +307,22 @@ class Study:
 
     @property
     def admin_token(self) -> str:
-        return self.meta["admin_token"]
+        """The admin token, only in the process that created it (the database keeps its hash)."""
+        if self._admin_token is None:
+            raise UserError(
+                "the admin token is stored only as a hash; make a new admin link with "
+                f"`emu-video juice new-link {self.name} --admin`"
+            )
+        return self._admin_token
+
+    def new_admin_token(self) -> str:
+        """Replace the admin token (the old admin link stops working); return the new one."""
+        token = new_token()
+        with contextlib.closing(self.connect()) as conn, write_tx(conn):
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'admin_token_sha256'", (token_hash(token),))
+        self.meta["admin_token_sha256"] = token_hash(token)
+        self._admin_token = token
+        return token
 
     @property
     def system_names(self) -> dict[str, str]:
@@ -277,7 +349,8 @@ class Study:
                 existing.add(label)
                 token = new_token()
                 conn.execute(
-                    "INSERT INTO raters (token, label, created_at) VALUES (?, ?, ?)", (token, label, time.time())
+                    "INSERT INTO raters (token_hash, label, created_at) VALUES (?, ?, ?)",
+                    (token_hash(token), label, time.time()),
                 )
                 made.append((label, token))
         return made
@@ -285,7 +358,9 @@ class Study:
     def set_rater_active(self, who: str, active: bool) -> str:
         """Revoke (or restore) a rater by label or token; a revoked rater's open task is released."""
         with contextlib.closing(self.connect()) as conn, write_tx(conn):
-            row = conn.execute("SELECT id, label FROM raters WHERE label = ? OR token = ?", (who, who)).fetchone()
+            row = conn.execute(
+                "SELECT id, label FROM raters WHERE label = ? OR token_hash = ?", (who, token_hash(who))
+            ).fetchone()
             if row is None:
                 raise UserError(f"no rater with label or token {who!r}")
             conn.execute("UPDATE raters SET active = ? WHERE id = ?", (1 if active else 0, row["id"]))
@@ -293,11 +368,24 @@ class Study:
                 conn.execute("UPDATE tasks SET status = 'expired' WHERE rater_id = ? AND status = 'open'", (row["id"],))
             return row["label"]
 
+    def new_rater_token(self, who: str) -> tuple[str, str]:
+        """Give a rater (by label or token) a new token: the old link stops working, votes and tasks stay.
+        Returns (label, new token)."""
+        token = new_token()
+        with contextlib.closing(self.connect()) as conn, write_tx(conn):
+            row = conn.execute(
+                "SELECT id, label FROM raters WHERE label = ? OR token_hash = ?", (who, token_hash(who))
+            ).fetchone()
+            if row is None:
+                raise UserError(f"no rater with label or token {who!r}")
+            conn.execute("UPDATE raters SET token_hash = ? WHERE id = ?", (token_hash(token), row["id"]))
+            return row["label"], token
+
     def raters(self) -> list[dict]:
         with contextlib.closing(self.connect()) as conn:
             rows = conn.execute(
                 """
-                SELECT r.id, r.label, r.token, r.active, r.created_at, r.last_seen_at,
+                SELECT r.id, r.label, r.active, r.created_at, r.last_seen_at,
                        (SELECT COUNT(*) FROM votes v WHERE v.rater_id = r.id) AS done,
                        (SELECT COUNT(*) FROM tasks t WHERE t.rater_id = r.id AND t.status = 'open') AS open
                 FROM raters r ORDER BY r.id
@@ -310,8 +398,9 @@ class Study:
             raise Unauthorized("this page needs your personal link (it has no access token)")
         if not TOKEN_RE.match(token):
             raise Forbidden("unknown access token; check your personal link")
-        row = conn.execute("SELECT id, label, active FROM raters WHERE token = ?", (token,)).fetchone()
-        if row is None:
+        digest = token_hash(token)
+        row = conn.execute("SELECT id, label, active, token_hash FROM raters WHERE token_hash = ?", (digest,)).fetchone()
+        if row is None or not secrets.compare_digest(row["token_hash"], digest):
             raise Forbidden("unknown access token; check your personal link")
         if not row["active"]:
             raise Forbidden("this link has been revoked; ask the study organiser")
@@ -324,7 +413,9 @@ class Study:
     def check_admin(self, token) -> None:
         if not isinstance(token, str) or not token:
             raise Unauthorized("the admin page needs the admin link (it has no access token)")
-        if not secrets.compare_digest(token.encode(), self.admin_token.encode()):
+        with contextlib.closing(self.connect()) as conn:  # read each time: `new-link --admin` may have replaced it
+            stored = conn.execute("SELECT value FROM meta WHERE key = 'admin_token_sha256'").fetchone()[0]
+        if not secrets.compare_digest(token_hash(token), stored):
             raise Forbidden("unknown admin token")
 
     # -- tasks ------------------------------------------------------------------------------------------
