@@ -185,6 +185,21 @@ class JuiceHandler(BaseHTTPRequestHandler):
         else:
             self._message_page(status, HTTPStatus(status).phrase, message, extra)
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Errors the standard library raises itself (501 unknown method, 400 bad request line, 414, 431, 505)
+        go out like every other response: security headers, a JSON body on the API, an HTML page elsewhere."""
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # the request line was unreadable: answer in HTTP/1.1
+            self.request_version = self.protocol_version
+        text = message or HTTPStatus(code).phrase
+        self.log_error("code %d, message %s", code, text)
+        # `path` is only this request's once `command` is set (a bad request line leaves the previous one).
+        api = bool(self.command) and getattr(self, "path", "").startswith("/api/")
+        try:
+            self._error(code, text, api)
+        except OSError:
+            pass
+
     # -- dispatch --------------------------------------------------------------------------------------
     def do_GET(self):
         self._dispatch()

@@ -313,3 +313,33 @@ def test_kept_alive_responses_are_not_delayed(app, monkeypatch):
     assert len(writes) == 20, writes[:4]  # one write per response: status line, headers and body together
     assert all(head.startswith(b"HTTP/1.1 200") and nodelay for head, _, nodelay in writes)
     assert statistics.median(times) < 0.03, f"median {statistics.median(times) * 1000:.1f} ms on a kept-alive connection"
+
+
+def test_errors_from_the_http_layer_carry_the_security_headers(app):
+    """501 (unknown method), 505 and 400 (bad request line) are written by the standard library's
+    send_error: they must carry the same headers as every other response, and give an API a JSON error."""
+    import socket
+
+    c, t0 = app["client"], app["tokens"][0]
+    status, headers, body = c.request("BREW", "/healthz")
+    assert status == 501
+    status, headers, body = c.request("BREW", f"/api/r/{t0}/next")
+    err = json.loads(body)
+    assert status == 501 and err["status"] == 501 and "BREW" in err["error"]
+    checks = [headers]
+    for raw in (b"GET /healthz HTTP/2.0\r\n\r\n", b"GET /healthz HTTP/1.\xb2\r\n\r\n", b"GET\r\n\r\n"):
+        with socket.create_connection((c.host, c.port), timeout=10) as s:
+            s.sendall(raw)
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        assert lines[0].split()[1] in ("400", "505"), lines[0]
+        checks.append(dict(line.split(": ", 1) for line in lines[1:]))
+        assert b"<html" in body
+    for h in checks:
+        assert h["Content-Security-Policy"].startswith("default-src 'none'")
+        assert h["X-Content-Type-Options"] == "nosniff" and h["X-Frame-Options"] == "DENY"
+        assert h["Referrer-Policy"] == "no-referrer" and h["Cache-Control"] == "no-store"
+        assert h["Connection"] == "close"
