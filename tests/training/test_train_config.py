@@ -50,6 +50,9 @@ def test_overrides_are_typed():
     ("shapes.image_two_objects=1.5", "shares"),
     ("train.compile_memory_budget=0.5", "needs train.compile"),
     ("train.compile_memory_budget=2.0", "must be in"),
+    ("optim.lr=-1", r"^optim\.lr must be positive, got -1\.0$"),
+    ("data.fps=0", r"^data\.fps must be positive, got 0\.0$"),
+    ("optim.lr=nan", r"^optim\.lr must be positive, got nan$"),
 ])
 def test_bad_settings_fail_with_clear_messages(override, message):
     with pytest.raises(UserError, match=message):
