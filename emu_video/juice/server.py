@@ -77,6 +77,10 @@ class JuiceServer(ThreadingHTTPServer):
         self.log_lock = threading.Lock()
         super().__init__(address, JuiceHandler)
 
+    def server_close(self) -> None:
+        super().server_close()
+        self.study.close()  # the pooled database connections
+
     @property
     def base_url(self) -> str:
         host, port = self.server_address[:2]

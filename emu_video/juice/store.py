@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ STUDY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@ -]{0,63}$")
 DEFAULT_LEASE_SECONDS = 3600.0
+POOL_SIZE = 16  # idle database connections a Study keeps for reuse
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -252,6 +254,11 @@ class Study:
     """An existing study folder."""
 
     def __init__(self, folder: Path):
+        # Writers of this process queue here, not in SQLite: SQLite's busy handler polls with sleeps of up to
+        # 100 ms, so under contention a write could wait seconds while others went ahead (the load's p99).
+        self._write_lock = threading.Lock()
+        self._pool_lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []
         self.folder = Path(folder)
         self.db_path = self.folder / DB_NAME
         if not self.db_path.is_file():
@@ -318,7 +325,7 @@ class Study:
     def new_admin_token(self) -> str:
         """Replace the admin token (the old admin link stops working); return the new one."""
         token = new_token()
-        with contextlib.closing(self.connect()) as conn, write_tx(conn):
+        with self._writing() as conn:
             conn.execute("UPDATE meta SET value = ? WHERE key = 'admin_token_sha256'", (token_hash(token),))
         self.meta["admin_token_sha256"] = token_hash(token)
         self._admin_token = token
@@ -331,6 +338,42 @@ class Study:
     def connect(self) -> sqlite3.Connection:
         return connect(self.db_path)
 
+    @contextlib.contextmanager
+    def _writing(self):
+        """A connection in an IMMEDIATE transaction, taken in turn by this process's threads."""
+        with self._pooled() as conn, self._write_lock, write_tx(conn):
+            yield conn
+
+    @contextlib.contextmanager
+    def _pooled(self):
+        """A connection of this process's small pool (opening one, with its PRAGMAs, on every request cost
+        more than the request's own queries)."""
+        with self._pool_lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self.connect()
+        try:
+            yield conn
+        except BaseException:
+            conn.close()
+            raise
+        if conn.in_transaction:
+            conn.close()
+            return
+        with self._pool_lock:
+            if len(self._idle) < POOL_SIZE:
+                self._idle.append(conn)
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        """Close the pooled connections (the study stays usable: new ones are opened as needed)."""
+        with self._pool_lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
     # -- raters -----------------------------------------------------------------------------------------
     def add_raters(self, count: int, prefix: str = "rater") -> list[tuple[str, str]]:
         """Create `count` raters labelled PREFIX-001, PREFIX-002, ...; return (label, token) pairs."""
@@ -339,7 +382,7 @@ class Study:
         if not LABEL_RE.match(prefix) or len(prefix) > 50:
             raise UserError(f"bad rater label prefix {prefix!r}: use letters, digits, '_', '-', '.', '@'")
         made = []
-        with contextlib.closing(self.connect()) as conn, write_tx(conn):
+        with self._writing() as conn:
             existing = {r[0] for r in conn.execute("SELECT label FROM raters")}
             index = 1
             for _ in range(count):
@@ -357,7 +400,7 @@ class Study:
 
     def set_rater_active(self, who: str, active: bool) -> str:
         """Revoke (or restore) a rater by label or token; a revoked rater's open task is released."""
-        with contextlib.closing(self.connect()) as conn, write_tx(conn):
+        with self._writing() as conn:
             row = conn.execute(
                 "SELECT id, label FROM raters WHERE label = ? OR token_hash = ?", (who, token_hash(who))
             ).fetchone()
@@ -372,7 +415,7 @@ class Study:
         """Give a rater (by label or token) a new token: the old link stops working, votes and tasks stay.
         Returns (label, new token)."""
         token = new_token()
-        with contextlib.closing(self.connect()) as conn, write_tx(conn):
+        with self._writing() as conn:
             row = conn.execute(
                 "SELECT id, label FROM raters WHERE label = ? OR token_hash = ?", (who, token_hash(who))
             ).fetchone()
@@ -382,7 +425,7 @@ class Study:
             return row["label"], token
 
     def raters(self) -> list[dict]:
-        with contextlib.closing(self.connect()) as conn:
+        with self._pooled() as conn:
             rows = conn.execute(
                 """
                 SELECT r.id, r.label, r.active, r.created_at, r.last_seen_at,
@@ -407,13 +450,13 @@ class Study:
         return row
 
     def check_rater(self, token) -> dict:
-        with contextlib.closing(self.connect()) as conn:
+        with self._pooled() as conn:
             return dict(self._rater(conn, token))
 
     def check_admin(self, token) -> None:
         if not isinstance(token, str) or not token:
             raise Unauthorized("the admin page needs the admin link (it has no access token)")
-        with contextlib.closing(self.connect()) as conn:  # read each time: `new-link --admin` may have replaced it
+        with self._pooled() as conn:  # read each time: `new-link --admin` may have replaced it
             stored = conn.execute("SELECT value FROM meta WHERE key = 'admin_token_sha256'").fetchone()[0]
         if not secrets.compare_digest(token_hash(token), stored):
             raise Forbidden("unknown admin token")
@@ -452,7 +495,7 @@ class Study:
         now = time.time() if now is None else now
         cutoff = now - lease_seconds
         n = self.raters_per_pair
-        with contextlib.closing(self.connect()) as conn, write_tx(conn):
+        with self._writing() as conn:
             rater = self._rater(conn, token)
             rid = rater["id"]
             conn.execute("UPDATE raters SET last_seen_at = ? WHERE id = ?", (now, rid))
@@ -510,7 +553,7 @@ class Study:
     def submit(self, token, task_key, body, now: float | None = None) -> dict:
         """Record a vote. Resubmitting the same answer is a no-op that succeeds; a different one is a 409."""
         now = time.time() if now is None else now
-        with contextlib.closing(self.connect()) as conn, write_tx(conn):
+        with self._writing() as conn:
             rater = self._rater(conn, token)
             rid = rater["id"]
             if not isinstance(task_key, str) or not TOKEN_RE.match(task_key):
@@ -569,7 +612,7 @@ class Study:
         """The file of a video the rater has (or had) a task on. Anything else is 404."""
         if not isinstance(video_key, str) or not TOKEN_RE.match(video_key):
             raise NotFound("no such video")
-        with contextlib.closing(self.connect()) as conn:
+        with self._pooled() as conn:
             rater = self._rater(conn, token)
             row = conn.execute(
                 """
@@ -596,7 +639,7 @@ class Study:
     def progress(self, lease_seconds: float = DEFAULT_LEASE_SECONDS, now: float | None = None) -> dict:
         now = time.time() if now is None else now
         n = self.raters_per_pair
-        with contextlib.closing(self.connect()) as conn:
+        with self._pooled() as conn:
             pairs = conn.execute("SELECT COUNT(*) FROM pairs").fetchone()[0]
             votes = conn.execute("SELECT COUNT(*) FROM votes").fetchone()[0]
             per_pair = dict.fromkeys(range(n + 1), 0)
@@ -625,7 +668,7 @@ class Study:
 
     def votes(self) -> tuple[list[dict], list[dict]]:
         """All pairs (with prompt) and all votes (with their reasons), for the results."""
-        with contextlib.closing(self.connect()) as conn:
+        with self._pooled() as conn:
             pairs = [dict(r) for r in conn.execute("SELECT id, prompt_id, prompt, spec FROM pairs ORDER BY id")]
             reasons: dict[int, dict[str, list[str]]] = {}
             for r in conn.execute("SELECT vote_id, axis, reason FROM vote_reasons ORDER BY vote_id, axis, reason"):
