@@ -38,7 +38,7 @@ def _percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def _figures(values: list[float]) -> str:
@@ -131,7 +131,7 @@ def main(argv=None) -> int:
                         status, data, _ = call(conn, "POST", f"/api/r/{token}/tasks/{task}", body)
                         if status != 200 or data.get("status") != "duplicate":
                             raise RuntimeError(f"repeat: {status} {data}")
-            except Exception as exc:  # reported by the main thread
+            except Exception as exc:  # noqa: BLE001 - any failure of a rater is reported by the main thread
                 with lock:
                     errors.append(f"rater {i}: {exc!r}")
             finally:

@@ -182,7 +182,7 @@ def test_concurrent_writers_of_one_process_queue_in_order_and_reuse_connections(
             for _ in range(5):
                 task = study.next_task(token)["task"]
                 assert study.submit(token, task["id"], answer())["status"] == "recorded"
-        except Exception as exc:  # reported below
+        except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(repr(exc))
 
     threads = [threading.Thread(target=rater, args=(t,)) for _, t in raters]

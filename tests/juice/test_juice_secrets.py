@@ -46,7 +46,7 @@ def test_tokens_are_stored_as_hashes_in_private_files(make_study):
     study.check_admin(admin)
     # Opened later, the study no longer knows the admin token itself.
     with pytest.raises(Exception, match="stored only as a hash"):
-        Study(study.folder).admin_token
+        _ = Study(study.folder).admin_token
 
 
 def _as_schema_1(study, tokens, admin):
