@@ -90,12 +90,30 @@ def register(subparsers) -> None:
     )
     p.set_defaults(func=cmd_add_raters)
 
-    p = sub.add_parser("raters", parents=[root], help="list raters, their links and progress")
-    p.add_argument("name", help="study name")
-    p.add_argument(
-        "--base-url", default=DEFAULT_BASE_URL, help=f"address in the printed links (default {DEFAULT_BASE_URL})"
+    p = sub.add_parser(
+        "raters",
+        parents=[root],
+        help="list raters and their progress",
+        description="List raters and their progress. Links are shown only when made (the study keeps token "
+        "hashes): `new-link` replaces a lost one.",
     )
+    p.add_argument("name", help="study name")
     p.set_defaults(func=cmd_raters)
+
+    p = sub.add_parser(
+        "new-link",
+        parents=[root],
+        help="replace a rater's (or the admin's) link, e.g. when it was lost or leaked",
+        description="Make a new token for a rater (by label or old token) or, with --admin, for the admin page, "
+        "and print the new link. The old link stops working; the rater keeps their votes and open task.",
+    )
+    p.add_argument("name", help="study name")
+    p.add_argument("rater", nargs="?", help="rater label (e.g. rater-003) or token")
+    p.add_argument("--admin", action="store_true", help="replace the admin link instead")
+    p.add_argument(
+        "--base-url", default=DEFAULT_BASE_URL, help=f"address in the printed link (default {DEFAULT_BASE_URL})"
+    )
+    p.set_defaults(func=cmd_new_link)
 
     p = sub.add_parser(
         "revoke",
@@ -170,6 +188,7 @@ def cmd_create(args) -> int:
         f"\nCreated study {study.name!r} in {study.folder}: {progress['pairs']} pairs, A = {names['a']}, B = {names['b']}"
     )
     print(f"Admin page (while `emu-video juice serve {study.name}` runs): {DEFAULT_BASE_URL}/admin/{study.admin_token}")
+    print("(links are shown only once: the study keeps hashes of its tokens)")
     print(f"Next: emu-video juice add-raters {study.name} --count K")
     return 0
 
@@ -192,15 +211,28 @@ def cmd_add_raters(args) -> int:
 
 def cmd_raters(args) -> int:
     study = _open(args)
-    base = _base_url(args.base_url)
     raters = study.raters()
     if not raters:
         print(f"no raters yet: emu-video juice add-raters {study.name} --count K")
         return 0
-    print("label\tvotes\topen\tstatus\tlink")
+    print("label\tvotes\topen\tstatus")
     for r in raters:
         status = "active" if r["active"] else "revoked"
-        print(f"{r['label']}\t{r['done']}\t{r['open']}\t{status}\t{base}/r/{r['token']}")
+        print(f"{r['label']}\t{r['done']}\t{r['open']}\t{status}")
+    print(f"(links are shown only when made; `emu-video juice new-link {study.name} LABEL` replaces one)")
+    return 0
+
+
+def cmd_new_link(args) -> int:
+    study = _open(args)
+    base = _base_url(args.base_url)
+    if args.admin == bool(args.rater):
+        raise UserError("give a rater label (or token), or --admin")
+    if args.admin:
+        print(f"admin\t{base}/admin/{study.new_admin_token()}")
+    else:
+        label, token = study.new_rater_token(args.rater)
+        print(f"{label}\t{base}/r/{token}")
     return 0
 
 
@@ -227,10 +259,14 @@ def cmd_serve(args) -> int:
     base = server.base_url
     progress = study.progress()
     print(f"Serving JUICE study {study.name!r} on {base}", flush=True)
-    print(f"Admin page: {base}/admin/{study.admin_token}", flush=True)
+    print(
+        f"Admin page: {base}/admin/<the admin token printed by `create`; "
+        f"`emu-video juice new-link {study.name} --admin` makes a new one>",
+        flush=True,
+    )
     print(
         f"{progress['votes']}/{progress['votes_needed']} votes so far, {len(progress['raters'])} raters "
-        f"(links: emu-video juice raters {study.name}). Ctrl-C stops.",
+        f"(progress: emu-video juice raters {study.name}). Ctrl-C stops.",
         flush=True,
     )
     if not loopback:

@@ -139,8 +139,12 @@ def run_prepare(args) -> int:
         rows = scan_folder(args.folder, args.kind or "video", args.captions)
         out = Path(args.out) if args.out else Path(args.folder) / "manifest.jsonl"
         write_manifest(out, rows)
-        empty = sum(1 for r in rows if not r.caption)
-        print(f"wrote {out}: {len(rows)} files" + (f" ({empty} without a caption)" if empty else ""))
+        bad = [r for r in rows if r.problem]
+        empty = sum(1 for r in rows if not r.caption and not r.problem)
+        notes = [f"{empty} without a caption"] if empty else []
+        if bad:
+            notes.append(f"{len(bad)} skipped: {bad[0].problem}" + (" ..." if len(bad) > 1 else ""))
+        print(f"wrote {out}: {len(rows) - len(bad)} files" + (f" ({'; '.join(notes)})" if notes else ""))
         args.manifest = args.manifest or [str(out)]
         did = True
     if args.shards:

@@ -50,6 +50,8 @@ class MediaSource:
     def get(self, index: int):
         if self.rows is not None:
             row = self.rows[index]
+            if row.problem:  # e.g. a caption that is not UTF-8: one bad sample, skipped like a corrupt file
+                raise SampleSkipped("unreadable", row.problem)
             return row.path, Path(row.path).suffix.lower(), row.caption, row.path
         try:
             data, suffix, caption, _ = self.reader.read(index)

@@ -176,7 +176,11 @@ def write_shards(rows: Iterable[ManifestRow], out_dir: str | os.PathLike, per_sh
             written.append(final)
             tar = None
 
+    skipped = []
     for row in rows:
+        if row.problem:  # e.g. a caption that is not UTF-8: the read_manifest warning named it
+            skipped.append(row)
+            continue
         src = Path(row.path)
         if not src.is_file():
             raise UserError(f"manifest file not found: {src}")
@@ -195,7 +199,8 @@ def write_shards(rows: Iterable[ManifestRow], out_dir: str | os.PathLike, per_sh
             close()
     close()
     if not written:
-        raise UserError("no rows to write into shards")
+        raise UserError("no rows to write into shards" + (f" ({len(skipped)} unusable: {skipped[0].problem})"
+                                                           if skipped else ""))
     for path in written:
         load_index(path)
     return written

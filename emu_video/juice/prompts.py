@@ -47,6 +47,10 @@ def _check(entries: list[tuple[str, str, str]], path: Path) -> list[Prompt]:
             )
         if not text:
             raise UserError(f"{path}:{where}: prompt {pid!r} has an empty text")
+        try:
+            text.encode("utf-8")  # a JSON escape of a lone surrogate ("\udcb2") is not text SQLite can store
+        except UnicodeEncodeError:
+            raise UserError(f"{path}:{where}: prompt {pid!r} is not valid Unicode text (a lone surrogate)") from None
         if len(text) > MAX_PROMPT_CHARS:
             raise UserError(f"{path}:{where}: prompt {pid!r} is longer than {MAX_PROMPT_CHARS} characters")
         if pid in seen:

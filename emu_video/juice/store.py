@@ -3,15 +3,22 @@
 Every query is parameterised. Writes run in `BEGIN IMMEDIATE` transactions, so concurrent raters are
 serialised by SQLite itself: a vote is stored once or not at all, never twice. The database also enforces
 the protocol: one task and one vote per (rater, pair), and never more votes on a pair than raters per pair.
+
+Access tokens are stored only as SHA-256 hashes (compared in constant time), so a copy of the database
+cannot be used to vote or to see progress; the study folder is 0700 and its database files 0600. A study
+made before (schema 1, plain tokens) is migrated when it is opened.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
 import re
 import secrets
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +26,14 @@ from pathlib import Path
 from emu_video.errors import UserError
 from emu_video.juice.protocol import AXES, QUESTION_BY_AXIS, SIDES, questions_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: tokens stored as SHA-256 hashes (1 stored them in plain text)
 DB_NAME = "study.sqlite"
 VIDEO_DIR = "videos"
 STUDY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@ -]{0,63}$")
 DEFAULT_LEASE_SECONDS = 3600.0
+POOL_SIZE = 16  # idle database connections a Study keeps for reuse
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,7 +55,7 @@ CREATE TABLE pairs (
 );
 CREATE TABLE raters (
     id INTEGER PRIMARY KEY,
-    token TEXT NOT NULL UNIQUE,
+    token_hash TEXT NOT NULL UNIQUE,
     label TEXT NOT NULL UNIQUE,
     active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
     created_at REAL NOT NULL,
@@ -129,6 +137,27 @@ def new_token(nbytes: int = 18) -> str:
     return secrets.token_urlsafe(nbytes)
 
 
+def token_hash(token: str) -> str:
+    """What the database keeps of an access token. Tokens are 144 random bits, so a plain SHA-256 suffices."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def make_private_dir(path: Path) -> None:
+    """Create a folder only its owner can enter (0700, whatever the umask)."""
+    path.mkdir(mode=0o700, parents=True)
+    os.chmod(path, 0o700)
+
+
+def _tighten_permissions(folder: Path) -> None:
+    """Make an existing study private: folder 0700, database files 0600 (best effort: not if not ours)."""
+    for path, mode in [(folder, 0o700)] + [(folder / f"{DB_NAME}{s}", 0o600) for s in ("", "-wal", "-shm")]:
+        try:
+            if path.exists() and path.stat().st_mode & 0o777 & ~mode:
+                os.chmod(path, mode)
+        except OSError:
+            pass
+
+
 def check_study_name(name: str) -> str:
     if not isinstance(name, str) or not STUDY_NAME_RE.match(name) or ".." in name:
         raise UserError(
@@ -160,6 +189,9 @@ def write_tx(conn: sqlite3.Connection):
 
 
 def init_db(db_path: Path, meta: dict[str, str]) -> None:
+    # Created 0600 before SQLite opens it; SQLite gives the -wal and -shm files the same mode.
+    os.close(os.open(db_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    os.chmod(db_path, 0o600)
     conn = sqlite3.connect(str(db_path), isolation_level=None)
     try:
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -222,6 +254,11 @@ class Study:
     """An existing study folder."""
 
     def __init__(self, folder: Path):
+        # Writers of this process queue here, not in SQLite: SQLite's busy handler polls with sleeps of up to
+        # 100 ms, so under contention a write could wait seconds while others went ahead (the load's p99).
+        self._write_lock = threading.Lock()
+        self._pool_lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []
         self.folder = Path(folder)
         self.db_path = self.folder / DB_NAME
         if not self.db_path.is_file():
@@ -231,8 +268,35 @@ class Study:
                 self.meta = {r["key"]: r["value"] for r in conn.execute("SELECT key, value FROM meta")}
             except sqlite3.DatabaseError as exc:
                 raise UserError(f"{self.db_path} is not a JUICE study database: {exc}") from exc
-        if int(self.meta.get("schema_version", "0")) != SCHEMA_VERSION:
-            raise UserError(f"{self.db_path}: unsupported study schema version {self.meta.get('schema_version')}")
+        version = self.meta.get("schema_version", "0")
+        if version == "1":
+            self._migrate_plain_tokens()
+        elif version != str(SCHEMA_VERSION):
+            raise UserError(f"{self.db_path}: unsupported study schema version {version}")
+        _tighten_permissions(self.folder)
+        self._admin_token: str | None = None  # known only to the process that made it
+
+    def _migrate_plain_tokens(self) -> None:
+        """Schema 1 -> 2: replace the plain rater and admin tokens by their hashes, and scrub the old text."""
+        with contextlib.closing(self.connect()) as conn:
+            conn.execute("PRAGMA secure_delete = ON")  # freed and overwritten pages are zeroed
+            with write_tx(conn):
+                if conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "1":
+                    conn.execute("ALTER TABLE raters RENAME COLUMN token TO token_hash")
+                    rows = conn.execute("SELECT id, token_hash FROM raters").fetchall()
+                    conn.executemany(
+                        "UPDATE raters SET token_hash = ? WHERE id = ?", [(token_hash(r[1]), r[0]) for r in rows]
+                    )
+                    admin = conn.execute("SELECT value FROM meta WHERE key = 'admin_token'").fetchone()[0]
+                    conn.execute("DELETE FROM meta WHERE key = 'admin_token'")
+                    conn.execute(
+                        "INSERT INTO meta (key, value) VALUES ('admin_token_sha256', ?)", (token_hash(admin),)
+                    )
+                    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+            with contextlib.suppress(sqlite3.OperationalError):  # busy (a server is running): done next time
+                conn.execute("VACUUM")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.meta = {r["key"]: r["value"] for r in conn.execute("SELECT key, value FROM meta")}
 
     @classmethod
     def open(cls, root: str | Path, name: str) -> Study:
@@ -250,7 +314,22 @@ class Study:
 
     @property
     def admin_token(self) -> str:
-        return self.meta["admin_token"]
+        """The admin token, only in the process that created it (the database keeps its hash)."""
+        if self._admin_token is None:
+            raise UserError(
+                "the admin token is stored only as a hash; make a new admin link with "
+                f"`emu-video juice new-link {self.name} --admin`"
+            )
+        return self._admin_token
+
+    def new_admin_token(self) -> str:
+        """Replace the admin token (the old admin link stops working); return the new one."""
+        token = new_token()
+        with self._writing() as conn:
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'admin_token_sha256'", (token_hash(token),))
+        self.meta["admin_token_sha256"] = token_hash(token)
+        self._admin_token = token
+        return token
 
     @property
     def system_names(self) -> dict[str, str]:
@@ -258,6 +337,42 @@ class Study:
 
     def connect(self) -> sqlite3.Connection:
         return connect(self.db_path)
+
+    @contextlib.contextmanager
+    def _writing(self):
+        """A connection in an IMMEDIATE transaction, taken in turn by this process's threads."""
+        with self._pooled() as conn, self._write_lock, write_tx(conn):
+            yield conn
+
+    @contextlib.contextmanager
+    def _pooled(self):
+        """A connection of this process's small pool (opening one, with its PRAGMAs, on every request cost
+        more than the request's own queries)."""
+        with self._pool_lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self.connect()
+        try:
+            yield conn
+        except BaseException:
+            conn.close()
+            raise
+        if conn.in_transaction:
+            conn.close()
+            return
+        with self._pool_lock:
+            if len(self._idle) < POOL_SIZE:
+                self._idle.append(conn)
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        """Close the pooled connections (the study stays usable: new ones are opened as needed)."""
+        with self._pool_lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
     # -- raters -----------------------------------------------------------------------------------------
     def add_raters(self, count: int, prefix: str = "rater") -> list[tuple[str, str]]:
@@ -267,7 +382,7 @@ class Study:
         if not LABEL_RE.match(prefix) or len(prefix) > 50:
             raise UserError(f"bad rater label prefix {prefix!r}: use letters, digits, '_', '-', '.', '@'")
         made = []
-        with contextlib.closing(self.connect()) as conn, write_tx(conn):
+        with self._writing() as conn:
             existing = {r[0] for r in conn.execute("SELECT label FROM raters")}
             index = 1
             for _ in range(count):
@@ -277,15 +392,18 @@ class Study:
                 existing.add(label)
                 token = new_token()
                 conn.execute(
-                    "INSERT INTO raters (token, label, created_at) VALUES (?, ?, ?)", (token, label, time.time())
+                    "INSERT INTO raters (token_hash, label, created_at) VALUES (?, ?, ?)",
+                    (token_hash(token), label, time.time()),
                 )
                 made.append((label, token))
         return made
 
     def set_rater_active(self, who: str, active: bool) -> str:
         """Revoke (or restore) a rater by label or token; a revoked rater's open task is released."""
-        with contextlib.closing(self.connect()) as conn, write_tx(conn):
-            row = conn.execute("SELECT id, label FROM raters WHERE label = ? OR token = ?", (who, who)).fetchone()
+        with self._writing() as conn:
+            row = conn.execute(
+                "SELECT id, label FROM raters WHERE label = ? OR token_hash = ?", (who, token_hash(who))
+            ).fetchone()
             if row is None:
                 raise UserError(f"no rater with label or token {who!r}")
             conn.execute("UPDATE raters SET active = ? WHERE id = ?", (1 if active else 0, row["id"]))
@@ -293,11 +411,24 @@ class Study:
                 conn.execute("UPDATE tasks SET status = 'expired' WHERE rater_id = ? AND status = 'open'", (row["id"],))
             return row["label"]
 
+    def new_rater_token(self, who: str) -> tuple[str, str]:
+        """Give a rater (by label or token) a new token: the old link stops working, votes and tasks stay.
+        Returns (label, new token)."""
+        token = new_token()
+        with self._writing() as conn:
+            row = conn.execute(
+                "SELECT id, label FROM raters WHERE label = ? OR token_hash = ?", (who, token_hash(who))
+            ).fetchone()
+            if row is None:
+                raise UserError(f"no rater with label or token {who!r}")
+            conn.execute("UPDATE raters SET token_hash = ? WHERE id = ?", (token_hash(token), row["id"]))
+            return row["label"], token
+
     def raters(self) -> list[dict]:
-        with contextlib.closing(self.connect()) as conn:
+        with self._pooled() as conn:
             rows = conn.execute(
                 """
-                SELECT r.id, r.label, r.token, r.active, r.created_at, r.last_seen_at,
+                SELECT r.id, r.label, r.active, r.created_at, r.last_seen_at,
                        (SELECT COUNT(*) FROM votes v WHERE v.rater_id = r.id) AS done,
                        (SELECT COUNT(*) FROM tasks t WHERE t.rater_id = r.id AND t.status = 'open') AS open
                 FROM raters r ORDER BY r.id
@@ -310,21 +441,24 @@ class Study:
             raise Unauthorized("this page needs your personal link (it has no access token)")
         if not TOKEN_RE.match(token):
             raise Forbidden("unknown access token; check your personal link")
-        row = conn.execute("SELECT id, label, active FROM raters WHERE token = ?", (token,)).fetchone()
-        if row is None:
+        digest = token_hash(token)
+        row = conn.execute("SELECT id, label, active, token_hash FROM raters WHERE token_hash = ?", (digest,)).fetchone()
+        if row is None or not secrets.compare_digest(row["token_hash"], digest):
             raise Forbidden("unknown access token; check your personal link")
         if not row["active"]:
             raise Forbidden("this link has been revoked; ask the study organiser")
         return row
 
     def check_rater(self, token) -> dict:
-        with contextlib.closing(self.connect()) as conn:
+        with self._pooled() as conn:
             return dict(self._rater(conn, token))
 
     def check_admin(self, token) -> None:
         if not isinstance(token, str) or not token:
             raise Unauthorized("the admin page needs the admin link (it has no access token)")
-        if not secrets.compare_digest(token.encode(), self.admin_token.encode()):
+        with self._pooled() as conn:  # read each time: `new-link --admin` may have replaced it
+            stored = conn.execute("SELECT value FROM meta WHERE key = 'admin_token_sha256'").fetchone()[0]
+        if not secrets.compare_digest(token_hash(token), stored):
             raise Forbidden("unknown admin token")
 
     # -- tasks ------------------------------------------------------------------------------------------
@@ -361,7 +495,7 @@ class Study:
         now = time.time() if now is None else now
         cutoff = now - lease_seconds
         n = self.raters_per_pair
-        with contextlib.closing(self.connect()) as conn, write_tx(conn):
+        with self._writing() as conn:
             rater = self._rater(conn, token)
             rid = rater["id"]
             conn.execute("UPDATE raters SET last_seen_at = ? WHERE id = ?", (now, rid))
@@ -419,7 +553,7 @@ class Study:
     def submit(self, token, task_key, body, now: float | None = None) -> dict:
         """Record a vote. Resubmitting the same answer is a no-op that succeeds; a different one is a 409."""
         now = time.time() if now is None else now
-        with contextlib.closing(self.connect()) as conn, write_tx(conn):
+        with self._writing() as conn:
             rater = self._rater(conn, token)
             rid = rater["id"]
             if not isinstance(task_key, str) or not TOKEN_RE.match(task_key):
@@ -478,7 +612,7 @@ class Study:
         """The file of a video the rater has (or had) a task on. Anything else is 404."""
         if not isinstance(video_key, str) or not TOKEN_RE.match(video_key):
             raise NotFound("no such video")
-        with contextlib.closing(self.connect()) as conn:
+        with self._pooled() as conn:
             rater = self._rater(conn, token)
             row = conn.execute(
                 """
@@ -505,7 +639,7 @@ class Study:
     def progress(self, lease_seconds: float = DEFAULT_LEASE_SECONDS, now: float | None = None) -> dict:
         now = time.time() if now is None else now
         n = self.raters_per_pair
-        with contextlib.closing(self.connect()) as conn:
+        with self._pooled() as conn:
             pairs = conn.execute("SELECT COUNT(*) FROM pairs").fetchone()[0]
             votes = conn.execute("SELECT COUNT(*) FROM votes").fetchone()[0]
             per_pair = dict.fromkeys(range(n + 1), 0)
@@ -534,7 +668,7 @@ class Study:
 
     def votes(self) -> tuple[list[dict], list[dict]]:
         """All pairs (with prompt) and all votes (with their reasons), for the results."""
-        with contextlib.closing(self.connect()) as conn:
+        with self._pooled() as conn:
             pairs = [dict(r) for r in conn.execute("SELECT id, prompt_id, prompt, spec FROM pairs ORDER BY id")]
             reasons: dict[int, dict[str, list[str]]] = {}
             for r in conn.execute("SELECT vote_id, axis, reason FROM vote_reasons ORDER BY vote_id, axis, reason"):

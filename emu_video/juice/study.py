@@ -21,7 +21,9 @@ from emu_video.juice.store import (
     check_study_name,
     connect,
     init_db,
+    make_private_dir,
     new_token,
+    token_hash,
     write_tx,
 )
 
@@ -94,7 +96,8 @@ def create_study(
 
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".{name}.creating-{os.getpid()}-{new_token(4)}"
-    (tmp / VIDEO_DIR).mkdir(parents=True)
+    make_private_dir(tmp)  # the study holds access tokens (hashed) and unreleased videos
+    make_private_dir(tmp / VIDEO_DIR)
     try:
         admin_token = new_token()
         init_db(
@@ -104,7 +107,7 @@ def create_study(
                 "system_a": system_a,
                 "system_b": system_b,
                 "raters_per_pair": raters_per_pair,
-                "admin_token": admin_token,
+                "admin_token_sha256": token_hash(admin_token),
                 "created_at": time.time(),
                 "aspect": aspect or "auto",
                 "prompts_file": str(Path(prompts_file).resolve()),
@@ -165,7 +168,9 @@ def create_study(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return Study(folder)
+    study = Study(folder)
+    study._admin_token = admin_token  # shown once by `create`; the database keeps only its hash
+    return study
 
 
 def make_study_from_files(
@@ -185,7 +190,10 @@ def make_study_from_files(
     folder = Path(root) / name
     if folder.exists():
         raise UserError(f"study {name!r} already exists at {folder}")
-    (folder / VIDEO_DIR).mkdir(parents=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(folder)
+    make_private_dir(folder / VIDEO_DIR)
+    admin_token = new_token()
     init_db(
         folder / DB_NAME,
         {
@@ -193,7 +201,7 @@ def make_study_from_files(
             "system_a": system_a,
             "system_b": system_b,
             "raters_per_pair": raters_per_pair,
-            "admin_token": new_token(),
+            "admin_token_sha256": token_hash(admin_token),
             "created_at": time.time(),
             "aspect": "given",
             "prompts_file": "",
@@ -218,4 +226,6 @@ def make_study_from_files(
                 )
     finally:
         conn.close()
-    return Study(folder)
+    study = Study(folder)
+    study._admin_token = admin_token
+    return study

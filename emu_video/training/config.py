@@ -7,6 +7,7 @@ few values of another stage. ``emu-video train --config FILE_OR_STAGE key=value 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -291,8 +292,9 @@ def _validate(c: TrainingConfig) -> None:
     for key, value in positive.items():
         if value < 1:
             raise UserError(f"{key} must be at least 1, got {value}")
-    if c.data.fps <= 0 or c.optim.lr <= 0:
-        raise UserError("data.fps and optim.lr must be positive")
+    for key, value in {"data.fps": c.data.fps, "optim.lr": c.optim.lr}.items():
+        if not (math.isfinite(value) and value > 0):  # also refuses nan and inf, which `value <= 0` lets through
+            raise UserError(f"{key} must be positive, got {value}")
     if c.log.profile_from < 0:
         raise UserError(f"log.profile_from must be 0 (off) or a step number, got {c.log.profile_from}")
     if min(c.optim.warmup_steps, c.data.num_workers, c.train.global_batch_size, c.sample.every) < 0:
@@ -385,6 +387,8 @@ def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: not valid TOML ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the config as UTF-8") from exc
     data = _layout_table(data)
     parent = data.pop("extends", None)
     if parent:

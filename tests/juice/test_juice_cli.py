@@ -74,7 +74,25 @@ def test_create_and_manage(inputs, capsys):
     assert "rater-002: revoked" in capsys.readouterr().out
     assert main(["juice", "raters", "mav", "--root", str(root)]) == 0
     listing = capsys.readouterr().out
-    assert listing.count("\n") == 7 and "revoked" in listing and "lab-001" in listing
+    assert listing.count("\n") == 8 and "revoked" in listing and "lab-001" in listing
+    assert "/r/" not in listing and "new-link" in listing  # links are not stored, so not listed
+    # A lost link is replaced: the old one stops working, the rater stays who they were.
+    old = links[0].rsplit("/", 1)[-1]
+    assert main(["juice", "new-link", "mav", "rater-001", "--root", str(root)]) == 0
+    label, link = capsys.readouterr().out.strip().split("\t")
+    from emu_video.juice.store import Forbidden, Study
+
+    study = Study.open(root, "mav")
+    assert label == "rater-001" and study.check_rater(link.rsplit("/", 1)[-1])["label"] == "rater-001"
+    with pytest.raises(Forbidden):
+        study.check_rater(old)
+    assert main(["juice", "new-link", "mav", "--admin", "--root", str(root)]) == 0
+    admin = capsys.readouterr().out.strip().rsplit("/", 1)[-1]
+    study.check_admin(admin)
+    assert main(["juice", "new-link", "mav", "--root", str(root)]) == 2
+    assert main(["juice", "new-link", "mav", "nobody", "--root", str(root)]) == 2
+    # The study is private to its owner.
+    assert (folder.stat().st_mode & 0o777, (folder / "study.sqlite").stat().st_mode & 0o777) == (0o700, 0o600)
 
     # The same name again is refused without touching the existing study.
     assert main(args + ["--prompts", str(tmp / "prompts.jsonl"), "--a-name", "X", "--b-name", "Y"]) == 2

@@ -35,12 +35,20 @@ def test_jsonl_csv_tsv(tmp_path):
         ("p.csv", "name,text\na,b\n", "must name the columns"),
         ("p.txt", "p001 no tab here\n", "id<TAB>prompt"),
         ("p.yaml", "a: b\n", "unknown prompt file type"),
+        # An escaped lone surrogate is valid JSON but not text: SQLite could not store it.
+        ("p.jsonl", '{"id": "a", "prompt": "x \\udcb2"}\n', r"p.jsonl:1: prompt 'a' is not valid Unicode text"),
     ],
 )
 def test_bad_prompt_files(tmp_path, name, text, message):
     (tmp_path / name).write_text(text)
     with pytest.raises(UserError, match=message):
         load_prompts(tmp_path / name)
+
+
+def test_prompt_file_that_is_not_utf8(tmp_path):
+    (tmp_path / "p.tsv").write_bytes(b"p001\tcaf\xe9\n")
+    with pytest.raises(UserError, match="p.tsv: not UTF-8 text"):
+        load_prompts(tmp_path / "p.tsv")
 
 
 def test_missing_prompt_file(tmp_path):

@@ -20,7 +20,7 @@ def seed_votes(study):
     """Insert the votes of PLAN directly: rater k votes A on an axis when k < that pair's A count."""
     raters = study.add_raters(5)
     with contextlib.closing(sqlite3.connect(study.db_path)) as conn, conn:
-        rater_ids = [conn.execute("SELECT id FROM raters WHERE token = ?", (t,)).fetchone()[0] for _, t in raters]
+        rater_ids = [conn.execute("SELECT id FROM raters WHERE label = ?", (lab,)).fetchone()[0] for lab, _ in raters]
         for pid, (qa, fa) in PLAN.items():
             pair = conn.execute("SELECT id FROM pairs WHERE prompt_id = ?", (pid,)).fetchone()[0]
             n_votes = 2 if pid == "p004" else 5

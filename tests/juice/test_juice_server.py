@@ -97,6 +97,16 @@ def test_video_range_requests(app):
     assert status == 200 and body == full
     status, headers, body = c.request("HEAD", url)
     assert status == 200 and body == b"" and int(headers["Content-Length"]) == size
+    # Numbers a Python int() refuses (too many digits) or that only Unicode calls digits: never a 500.
+    status, headers, part = c.request("GET", url, headers={"Range": "bytes=0-" + "9" * 5000})
+    assert status == 206 and part == full
+    status, headers, part = c.request("GET", url, headers={"Range": "bytes=-" + "9" * 5000})
+    assert status == 206 and part == full
+    status, headers, _ = c.request("GET", url, headers={"Range": "bytes=" + "9" * 5000 + "-"})
+    assert status == 416 and headers["Content-Range"] == f"bytes */{size}"
+    for odd in ("bytes=\u00b2-", "bytes=0-\u00b9", "bytes=-\u00b3", "bytes=0_1-5"):
+        status, _, body = c.request("GET", url, headers={"Range": odd})
+        assert status == 200 and body == full, odd
     # A video of a finished task can still be fetched (e.g. a player re-buffering).
     assert c.request("GET", f"/api/r/{t0}/video/{app['done_task']['right']['video']}")[0] == 200
 
@@ -161,6 +171,15 @@ def _hostile_requests(app):
         ("oversized declared length", "POST", f"/api/r/{t0}/tasks/{task}", b"{}",
          {"Content-Length": str(10**9)}, 413),
         ("bad content length", "POST", f"/api/r/{t0}/tasks/{task}", b"{}", {"Content-Length": "-5"}, 400),
+        # Unicode digits pass str.isdigit() but not int(); huge numbers pass neither int() limit nor sense.
+        ("superscript content length", "POST", f"/api/r/{t0}/tasks/{task}", b"{}", {"Content-Length": "\u00b2"}, 400),
+        ("content length with a superscript digit", "POST", f"/api/r/{t0}/tasks/{task}", b"{}",
+         {"Content-Length": "1\u00b9"}, 400),
+        ("content length of 5000 digits", "POST", f"/api/r/{t0}/tasks/{task}", b"{}",
+         {"Content-Length": "9" * 5000}, 413),
+        ("content length with a sign", "POST", f"/api/r/{t0}/tasks/{task}", b"{}", {"Content-Length": "+2"}, 400),
+        ("content length with underscores", "POST", f"/api/r/{t0}/tasks/{task}", b"{}",
+         {"Content-Length": "0_2"}, 400),
         ("two content lengths", "POST", f"/api/r/{t0}/tasks/{task}", good,
          {"Content-Length": [str(len(good)), "5"]}, 400),
         ("chunked body", "POST", f"/api/r/{t0}/tasks/{task}", b"2\r\n{}\r\n0\r\n\r\n",
@@ -257,3 +276,70 @@ def test_html_is_escaped_in_error_pages(app):
     c = app["client"]
     status, _, body = c.request("GET", "/r/%3Cscript%3Ealert(1)%3C%2Fscript%3E")
     assert status == 403 and b"<script>alert" not in body
+
+
+def test_kept_alive_responses_are_not_delayed(app, monkeypatch):
+    """Headers and a small body go out in one write on a TCP_NODELAY socket: on a kept-alive connection, a
+    body sent as a second small write waited for the client's delayed ACK (about 40 ms on every response)."""
+    import http.client
+    import socket
+    import statistics
+    import threading
+    import time
+
+    writes = []
+    real_sendall = socket.socket.sendall
+
+    def sendall(sock, data, *args):
+        if threading.current_thread() is not threading.main_thread():
+            nodelay = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            writes.append((bytes(data[:12]), len(data), bool(nodelay)))
+        return real_sendall(sock, data, *args)
+
+    monkeypatch.setattr(socket.socket, "sendall", sendall)
+    c, t0 = app["client"], app["tokens"][0]
+    conn = http.client.HTTPConnection(c.host, c.port, timeout=10)
+    times = []
+    try:
+        for path in ["/healthz"] * 15 + [f"/api/r/{t0}/next"] * 5:
+            start = time.perf_counter()
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            body = resp.read()
+            times.append(time.perf_counter() - start)
+            assert resp.status == 200 and body and not resp.will_close
+    finally:
+        conn.close()
+    assert len(writes) == 20, writes[:4]  # one write per response: status line, headers and body together
+    assert all(head.startswith(b"HTTP/1.1 200") and nodelay for head, _, nodelay in writes)
+    assert statistics.median(times) < 0.03, f"median {statistics.median(times) * 1000:.1f} ms on a kept-alive connection"
+
+
+def test_errors_from_the_http_layer_carry_the_security_headers(app):
+    """501 (unknown method), 505 and 400 (bad request line) are written by the standard library's
+    send_error: they must carry the same headers as every other response, and give an API a JSON error."""
+    import socket
+
+    c, t0 = app["client"], app["tokens"][0]
+    status, headers, body = c.request("BREW", "/healthz")
+    assert status == 501
+    status, headers, body = c.request("BREW", f"/api/r/{t0}/next")
+    err = json.loads(body)
+    assert status == 501 and err["status"] == 501 and "BREW" in err["error"]
+    checks = [headers]
+    for raw in (b"GET /healthz HTTP/2.0\r\n\r\n", b"GET /healthz HTTP/1.\xb2\r\n\r\n", b"GET\r\n\r\n"):
+        with socket.create_connection((c.host, c.port), timeout=10) as s:
+            s.sendall(raw)
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        assert lines[0].split()[1] in ("400", "505"), lines[0]
+        checks.append(dict(line.split(": ", 1) for line in lines[1:]))
+        assert b"<html" in body
+    for h in checks:
+        assert h["Content-Security-Policy"].startswith("default-src 'none'")
+        assert h["X-Content-Type-Options"] == "nosniff" and h["X-Frame-Options"] == "DENY"
+        assert h["Referrer-Policy"] == "no-referrer" and h["Cache-Control"] == "no-store"
+        assert h["Connection"] == "close"

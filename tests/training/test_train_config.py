@@ -50,6 +50,9 @@ def test_overrides_are_typed():
     ("shapes.image_two_objects=1.5", "shares"),
     ("train.compile_memory_budget=0.5", "needs train.compile"),
     ("train.compile_memory_budget=2.0", "must be in"),
+    ("optim.lr=-1", r"^optim\.lr must be positive, got -1\.0$"),
+    ("data.fps=0", r"^data\.fps must be positive, got 0\.0$"),
+    ("optim.lr=nan", r"^optim\.lr must be positive, got nan$"),
 ])
 def test_bad_settings_fail_with_clear_messages(override, message):
     with pytest.raises(UserError, match=message):
@@ -100,3 +103,10 @@ def test_repository_stage_configs_load():
                          ("video_128", cfgs["video_128"].shapes.video_two_objects)):
         ds = pixel_dataset(cfgs[stage])
         assert ds.two_object_fraction == share and share != 0.25
+
+
+def test_a_config_file_that_is_not_utf8_is_a_clear_error(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_bytes(b'extends = "video_256"\n# caf\xe9\n')
+    with pytest.raises(UserError, match=r"mine.toml: not UTF-8 text .* at byte 27"):
+        load_config(str(path), REQUIRED)
