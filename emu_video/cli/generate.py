@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import re
 import time
 from pathlib import Path
@@ -108,24 +110,47 @@ def _slug(text: str) -> str:
 
 
 def _out_path(args, stem: str) -> Path:
+    """The output file, checked before any model runs: its suffix, and a folder we can write it into."""
     out = Path(args.out) if args.out else Path(f"{_slug(stem)}-seed{args.seed}.mp4")
     if out.suffix.lower() not in (".mp4", ".gif", ".mkv", ".mov"):
         raise UserError(f"--out must end in .mp4 or .gif, got {out.name}")
     if out.exists() and out.is_dir():
         raise UserError(f"--out is a folder: {out}")
+    folder = out.resolve().parent
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write {out}: {existing} is not a writable folder")
     return out
 
 
-def _check_steps(args) -> None:
+def _check_args(args) -> None:
+    """Everything about the arguments that can be wrong, refused before the model loads."""
     for name in ("steps", "interp_steps"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    for name in ("w_img", "w_txt", "image_guidance"):
+        value = getattr(args, name, None)
+        if value is not None and not math.isfinite(value):
+            raise UserError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
+    frames = getattr(args, "frames", None)
+    if frames is not None and frames < 2:
+        raise UserError(f"--frames must be at least 2, got {frames}")
+    prompt = getattr(args, "prompt", None)
+    if prompt is not None and args.func is not run_interpolate and not prompt.strip():
+        raise UserError("the prompt is empty: say what the video shows")
+    try:
+        import torch
+
+        torch.device(args.device)
+    except (RuntimeError, ValueError):
+        raise UserError(f"--device {args.device!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from None
 
 
 def _sampling(args) -> dict:
-    """The pipeline arguments every generating command shares."""
-    _check_steps(args)
+    """The pipeline arguments every generating command shares (after checking every argument)."""
+    _check_args(args)
+    args.started = time.perf_counter()
     return {"seed": args.seed, "num_inference_steps": args.steps, "sampler": args.sampler, "w_img": args.w_img,
             "w_txt": args.w_txt, "progress": not args.quiet}
 
@@ -157,11 +182,16 @@ def _write(args, out: Path, frames, fps: float) -> None:
     from emu_video.io.video import write_video
 
     write_video(out, frames, fps)
-    print(f"wrote {out} ({len(frames)} frames, {fps:g} fps, {frames.shape[2]}x{frames.shape[1]})")
+    print(f"wrote {out.resolve()} ({len(frames)} frames, {fps:g} fps, {frames.shape[2]}x{frames.shape[1]})")
     if args.gif and out.suffix.lower() != ".gif":
         gif = out.with_suffix(".gif")
         write_video(gif, frames, fps)
-        print(f"wrote {gif}")
+        print(f"wrote {gif.resolve()}")
+
+
+def _done(args) -> int:
+    print(f"done in {time.perf_counter() - args.started:.1f} s")
+    return 0
 
 
 def run_generate(args) -> int:
@@ -170,7 +200,6 @@ def run_generate(args) -> int:
 
     kwargs = _sampling(args)
     out = _out_path(args, args.prompt)
-    start = time.perf_counter()
     video = TextToVideoPipeline(_components(args))(
         args.prompt, interpolation_steps=args.interp_steps, image_guidance=args.image_guidance,
         num_frames=args.frames, interpolate=not args.no_interpolate, direct=args.direct,
@@ -185,8 +214,7 @@ def run_generate(args) -> int:
             png = Path(args.save_first_frame) if args.save_first_frame else out.with_suffix(".png")
             write_image(png, video.first_frame)
             print(f"wrote {png} (first frame)")
-    print(f"done in {time.perf_counter() - start:.1f} s")
-    return 0
+    return _done(args)
 
 
 def run_animate(args) -> int:
@@ -206,7 +234,7 @@ def run_animate(args) -> int:
         interpolate.check_length(video.latents.shape[2])
         video = interpolate(None, args.prompt, latents=video.latents, fps=video.fps, **kwargs)
     _write(args, out, video.frames, video.fps)
-    return 0
+    return _done(args)
 
 
 def run_interpolate(args) -> int:
@@ -220,7 +248,7 @@ def run_interpolate(args) -> int:
     pipe.check_length(src.num_frames)
     video = pipe(src.frames, args.prompt, fps=src.fps, noise_t=args.noise_t, **kwargs)
     _write(args, out, video.frames, video.fps)
-    return 0
+    return _done(args)
 
 
 def run_extend(args) -> int:
@@ -234,4 +262,4 @@ def run_extend(args) -> int:
                                               num_new=args.new, **kwargs)
     _note_weights(video.info)
     _write(args, out, video.frames, video.fps)
-    return 0
+    return _done(args)

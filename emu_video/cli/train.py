@@ -77,7 +77,10 @@ def run_train(args) -> int:
         from emu_video.training.config import STAGE_DIR
 
         for name in packaged_stages():
-            print(f"{name:16s} {STAGE_DIR / (name + '.toml')}")
+            print(f"{name:28s} {STAGE_DIR / (name + '.toml')}")
+        recipes = STAGE_DIR.parents[2] / "configs" / "stages"  # a source checkout's recipes (Shapes World)
+        for path in sorted(recipes.glob("*/*.toml")):
+            print(f"{path.parent.name + '/' + path.stem:28s} {path}  (use the path)")
         return 0
     if not args.config:
         raise UserError("give a stage config: emu-video train --config FILE_OR_STAGE [key=value ...]")

@@ -100,12 +100,14 @@ class Sampler:
         callback: StepCallback | None = None,
         progress: bool = False,
         generator: torch.Generator | None = None,
+        desc: str | None = None,
     ) -> torch.Tensor:
         """Run the whole chain from ``x_T`` and return the final x0 estimate (latents).
 
         ``denoise_fn(x_t, t)`` gets a 0-dim LongTensor ``t`` on ``x_T``'s device and returns the model
         output (epsilon or v, per the schedule, guidance already applied). ``callback(i, t, x)`` is called
         after step ``i`` with the updated latents. ``generator`` draws the noise of stochastic samplers.
+        ``desc`` labels the progress bar (default: the sampler's name).
         """
         self.reset()
         x = x_T * self.init_noise_sigma
@@ -114,7 +116,8 @@ class Sampler:
         if progress:
             from tqdm.auto import tqdm
 
-            iterator = tqdm(steps, desc=self.name or type(self).__name__, total=len(steps))
+            label = f"{desc} ({self.name})" if desc else (self.name or type(self).__name__)
+            iterator = tqdm(steps, desc=label, total=len(steps))
         for i, t in enumerate(iterator):
             t_tensor = torch.tensor(t, dtype=torch.long, device=x.device)
             model_output = denoise_fn(x, t_tensor)

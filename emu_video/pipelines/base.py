@@ -8,6 +8,7 @@ from the model folder's defaults; `encode_frames` / `encode_prompt` turn inputs 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -84,6 +85,17 @@ def tensor_to_frames(video: torch.Tensor) -> np.ndarray:
     return x.permute(1, 2, 3, 0).cpu().numpy()
 
 
+def check_weight(value, name: str) -> float:
+    """A guidance weight as a float; NaN and infinities are refused (they would make an all-black video)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(value):
+        raise UserError(f"{name} must be a finite number, got {value}")
+    return value
+
+
 def check_sampler(name: str) -> str:
     if name not in SAMPLERS:
         raise UserError(f"unknown sampler {name!r}; choose one of: {', '.join(SAMPLERS)}")
@@ -138,13 +150,15 @@ def denoise(
     schedule: NoiseSchedule,
     latents: torch.Tensor,
     settings: Settings,
+    label: str | None = None,
 ) -> torch.Tensor:
-    """The chosen sampler from `latents` (pure noise at t=T) to the final latents, the model guided."""
+    """The chosen sampler from `latents` (pure noise at t=T) to the final latents, the model guided; `label`
+    names the stage on the progress bar."""
     sampler = make_sampler(check_sampler(settings.sampler), schedule, check_steps(settings.steps))
     fn = guidance.denoiser(model)
     with torch.inference_mode():
         x = sampler.sample(lambda x, t: fn(x, t).to(x.dtype), latents, callback=settings.callback,
-                           progress=settings.progress, generator=settings.generator)
+                           progress=settings.progress, generator=settings.generator, desc=label)
     return x.to(latents.dtype)
 
 
@@ -181,7 +195,8 @@ class Pipeline:
         settings = Settings(
             steps=check_steps(self.default(num_inference_steps, self.steps_key)),
             sampler=check_sampler(self.default(sampler, "sampler")),
-            w_img=float(self.default(w_img, "w_img")), w_txt=float(self.default(w_txt, "w_txt")),
+            w_img=check_weight(self.default(w_img, "w_img"), "w_img"),
+            w_txt=check_weight(self.default(w_txt, "w_txt"), "w_txt"),
             height=int(self.default(height, "height")), width=int(self.default(width, "width")),
             generator=generator or make_generator(seed), callback=callback, progress=progress,
         )
@@ -197,7 +212,7 @@ class Pipeline:
         return c.vae.encode(frames_to_tensor(frames, height, width).to(c.device, c.dtype))
 
     def sample_layout(self, layout: Layout, text: list[torch.Tensor], known: torch.Tensor, num_frames: int,
-                      settings: Settings, noise_t: int | None = None) -> torch.Tensor:
+                      settings: Settings, noise_t: int | None = None, label: str | None = None) -> torch.Tensor:
         """Latents (B, C, num_frames, h, w) with the `known` latents (B, C, K, h, w) at the layout's positions,
         noise-augmented to level `noise_t` first when given; sampled with the weights and schedule the model
         folder has for the layout, and the layout's guidance."""
@@ -214,7 +229,8 @@ class Pipeline:
             cond, mask = layout.condition(known, num_frames)
             x = randn(cond.shape, settings.generator, c.device, c.dtype)
             model = ConditionedUNet(c, text, cond, mask)
-            return denoise(layout.guidance(settings.w_img, settings.w_txt), model, schedule, x, settings)
+            return denoise(layout.guidance(settings.w_img, settings.w_txt), model, schedule, x, settings,
+                           label or layout.name.replace("_", " "))
 
     # Decode ------------------------------------------------------------------------------------------------
     def decode(self, latents: torch.Tensor) -> np.ndarray:

@@ -51,7 +51,8 @@ class ExtendPipeline(Pipeline):
             )
         past = self.encode_frames(frames[-num_past:], s.height, s.width)
         layout = make_layout("extension", past_frames=num_past)
-        latents = self.sample_layout(layout, self.encode_prompt(prompt), past, num_past + num_new, s)
+        latents = self.sample_layout(layout, self.encode_prompt(prompt), past, num_past + num_new, s,
+                                     label="extension")
         new = self.decode(latents[:, :, num_past:])
         known = tensor_to_frames(frames_to_tensor(frames, s.height, s.width))
         return VideoOutput(frames=np.concatenate([known, new]), fps=model_fps, latents=latents,

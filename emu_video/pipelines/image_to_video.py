@@ -48,6 +48,6 @@ class ImageToVideoPipeline(Pipeline):
             known = torch.cat([known.to(c.device, c.dtype), self.encode_image(last_image, s.height, s.width)[:, :, None]],
                               dim=2)
         text = self.encode_prompt(prompt)
-        latents = self.sample_layout(layout, text, known, num_frames, s)
+        latents = self.sample_layout(layout, text, known, num_frames, s, label="video")
         return VideoOutput(frames=self.decode(latents) if decode else None, fps=float(c.defaults["fps"]),
                            latents=latents, info={"layout": layout.name, "weights": c.weights_for(layout.name)})

@@ -49,9 +49,10 @@ class InterpolatePipeline(Pipeline):
         text = self.encode_prompt(prompt)
         pieces = []
         with c.using(layout):  # the weights swap once for all windows
-            for start, keep_from, keep_to in plan:
+            for w, (start, keep_from, keep_to) in enumerate(plan):
                 known = latents[:, :, start : start + layout.input_frames]
-                out = self.sample_layout(layout, text, known, layout.clip_frames, s, noise_t=noise_t)
+                out = self.sample_layout(layout, text, known, layout.clip_frames, s, noise_t=noise_t,
+                                         label=f"interpolation {w + 1}/{len(plan)}")
                 pieces.append(out[:, :, keep_from:keep_to])
         result = torch.cat(pieces, dim=2)
         return VideoOutput(frames=self.decode(result) if decode else None, fps=float(fps) * layout.factor,

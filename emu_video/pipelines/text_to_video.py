@@ -64,6 +64,7 @@ class TextToVideoPipeline(Pipeline):
         num_frames = int(self.default(num_frames, "num_frames"))
         down = c.vae.downscale
         nothing = torch.zeros(1, c.unet.config.latent_channels, 0, s.height // down, s.width // down)
-        latents = self.sample_layout(layout, self.encode_prompt(prompt), nothing, num_frames, s)
+        latents = self.sample_layout(layout, self.encode_prompt(prompt), nothing, num_frames, s,
+                                     label="video (direct)")
         return VideoOutput(frames=None, fps=float(c.defaults["fps"]), latents=latents,
                            info={"layout": layout.name, "weights": c.weights_for(layout.name)})

@@ -1,5 +1,6 @@
 """`generate`, `animate`, `interpolate`, `extend` end to end: real files in, real H.264 files out."""
 
+import os
 import shutil
 
 import numpy as np
@@ -99,6 +100,35 @@ def test_bad_input_gives_one_clear_line(tiny_model_dir, tmp_path, capsys):
     assert "too small" in _one_line_error(capsys)
     assert main(["generate", "x", "--model", str(tmp_path / "no_model")]) == 2
     assert "not found" in _one_line_error(capsys)
+
+
+def test_arguments_are_checked_before_the_model_runs(tmp_path, capsys, monkeypatch):
+    """Every argument error is one line, before any model is loaded (the model folder given does not even exist)."""
+    import emu_video.cli.generate as generate
+
+    monkeypatch.setattr(generate, "_components", lambda args: pytest.fail("the model was loaded"))
+    m = ["--model", str(tmp_path / "no_model"), "--quiet"]
+    for args, message in [
+        (["generate", "x", "--w-txt", "nan"], "--w-txt must be a finite number"),
+        (["generate", "x", "--image-guidance", "inf"], "--image-guidance must be a finite number"),
+        (["generate", "x", "--frames", "1"], "--frames must be at least 2"),
+        (["generate", "   "], "the prompt is empty"),
+        (["generate", "x", "--device", "foo"], "is not a torch device"),
+    ]:
+        assert main([*args, *m]) == 2, args
+        assert message in _one_line_error(capsys)
+    (tmp_path / "a_file").write_text("x")  # an output "folder" that is a file
+    assert main(["generate", "x", "--out", str(tmp_path / "a_file" / "v.mp4"), *m]) == 2
+    assert "not a writable folder" in _one_line_error(capsys)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if not os.access(locked, os.W_OK):  # (root can write anywhere: nothing to check then)
+            assert main(["generate", "x", "--out", str(locked / "v.mp4"), *m]) == 2
+            assert "not a writable folder" in _one_line_error(capsys)
+    finally:
+        locked.chmod(0o700)
 
 
 def test_broken_model_folders_are_refused(tiny_model_dir, tmp_path, capsys):
