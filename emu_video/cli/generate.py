@@ -245,7 +245,13 @@ def run_interpolate(args) -> int:
     src = read_video(args.video)
     out = _out_path(args, Path(args.video).stem + "-interpolated")
     pipe = InterpolatePipeline(_components(args))
-    pipe.check_length(src.num_frames)
+    try:
+        pipe.check_length(src.num_frames)
+    except UserError as exc:
+        if src.fps > 8:  # e.g. generate's 65 frames at 16 fps: interpolated already
+            raise UserError(f"{exc}. This video is at {src.fps:g} fps, so probably interpolated already: make a "
+                            "4 fps one with `emu-video generate --no-interpolate` and interpolate that") from None
+        raise
     video = pipe(src.frames, args.prompt, fps=src.fps, noise_t=args.noise_t, **kwargs)
     _write(args, out, video.frames, video.fps)
     return _done(args)
@@ -261,5 +267,9 @@ def run_extend(args) -> int:
     video = ExtendPipeline(_components(args))(src.frames, args.prompt, fps=src.fps, num_past=args.past,
                                               num_new=args.new, **kwargs)
     _note_weights(video.info)
+    new = video.info["num_new"]
+    if abs(src.fps - video.fps) > 1e-6:
+        print(f"note: the model works at {video.fps:g} fps: the {src.num_frames} frames at {src.fps:g} fps became "
+              f"{len(video.frames) - new} at {video.fps:g} fps, followed by {new} new ones")
     _write(args, out, video.frames, video.fps)
     return _done(args)

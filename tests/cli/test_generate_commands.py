@@ -29,7 +29,7 @@ def test_generate_writes_mp4_first_frame_and_gif(tiny_model_dir, tmp_path, capsy
     assert np.array_equal(read_video(out).frames, first)
 
 
-def test_animate_interpolate_extend(tiny_model_dir, tmp_path):
+def test_animate_interpolate_extend(tiny_model_dir, tmp_path, capsys):
     img = write_image(tmp_path / "in.png", _frames(1, 24)[0])
     assert main(["animate", str(img), "it moves", "--model", str(tiny_model_dir), "--out", str(tmp_path / "a.mp4"),
                  "--frames", "8", "--quiet"]) == 0
@@ -51,6 +51,11 @@ def test_animate_interpolate_extend(tiny_model_dir, tmp_path):
     assert main(["extend", str(low), "then it stops", "--model", str(tiny_model_dir), "--out",
                  str(tmp_path / "e.mp4"), "--quiet"]) == 0
     assert probe_video(tmp_path / "e.mp4")["frames"] == 8 + 4
+    fast = write_video(tmp_path / "fast.mp4", _frames(17), fps=16)
+    assert main(["extend", str(fast), "then it stops", "--model", str(tiny_model_dir), "--out",
+                 str(tmp_path / "e2.mp4"), "--quiet"]) == 0
+    assert probe_video(tmp_path / "e2.mp4")["frames"] == 5 + 4  # 17 frames at 16 fps are 5 at 4 fps
+    assert "the 17 frames at 16 fps became 5 at 4 fps, followed by 4 new ones" in capsys.readouterr().out
 
 
 def test_direct_keyframes_and_samplers_from_the_command_line(tiny_model_dir, tmp_path, capsys):
@@ -91,6 +96,9 @@ def test_bad_input_gives_one_clear_line(tiny_model_dir, tmp_path, capsys):
     ten = write_video(tmp_path / "ten.mp4", _frames(10), fps=4)
     assert main(["interpolate", str(ten), *m]) == 2
     assert "multiple of 8" in _one_line_error(capsys)
+    high = write_video(tmp_path / "high.mp4", _frames(65), fps=16)
+    assert main(["interpolate", str(high), *m]) == 2
+    assert "--no-interpolate" in _one_line_error(capsys)
     assert main(["generate", "x", "--steps", "0", *m]) == 2
     assert "at least 1" in _one_line_error(capsys)
     assert main(["generate", "x", "--tune-kernels", *m]) == 2
