@@ -155,6 +155,18 @@ def _sampling(args) -> dict:
             "w_txt": args.w_txt, "progress": not args.quiet}
 
 
+def _check_domain(components, prompt: str) -> None:
+    """Warn when the prompt is outside what a narrow model (its model_index.json `domain`) knows."""
+    if components.index.domain == "shapes_world":
+        from emu_video.shapes.grammar import parse_prompt
+
+        try:
+            parse_prompt(prompt)
+        except UserError as exc:
+            print(f"warning: this model knows only Shapes World (coloured shapes that move; docs/shapes.md), so the "
+                  f"video will show shapes: {exc}")
+
+
 def _note_weights(info: dict) -> None:
     """Say so when a layout was sampled with another layout's weights."""
     if info.get("layout") and info.get("weights") and info["weights"] != info["layout"]:
@@ -200,7 +212,9 @@ def run_generate(args) -> int:
 
     kwargs = _sampling(args)
     out = _out_path(args, args.prompt)
-    video = TextToVideoPipeline(_components(args))(
+    components = _components(args)
+    _check_domain(components, args.prompt)
+    video = TextToVideoPipeline(components)(
         args.prompt, interpolation_steps=args.interp_steps, image_guidance=args.image_guidance,
         num_frames=args.frames, interpolate=not args.no_interpolate, direct=args.direct,
         return_first_frame=args.save_first_frame is not None and not args.direct, **kwargs,
@@ -226,6 +240,7 @@ def run_animate(args) -> int:
     last = read_image(args.last) if args.last else None
     out = _out_path(args, Path(args.image).stem + "-" + args.prompt)
     comps = _components(args)
+    _check_domain(comps, args.prompt)
     video = ImageToVideoPipeline(comps)(image, args.prompt, last_image=last, num_frames=args.frames,
                                         decode=not args.interpolate, **kwargs)
     _note_weights(video.info)
@@ -264,8 +279,10 @@ def run_extend(args) -> int:
     kwargs = _sampling(args)
     src = read_video(args.video)
     out = _out_path(args, Path(args.video).stem + "-" + args.prompt)
-    video = ExtendPipeline(_components(args))(src.frames, args.prompt, fps=src.fps, num_past=args.past,
-                                              num_new=args.new, **kwargs)
+    components = _components(args)
+    _check_domain(components, args.prompt)
+    video = ExtendPipeline(components)(src.frames, args.prompt, fps=src.fps, num_past=args.past,
+                                       num_new=args.new, **kwargs)
     _note_weights(video.info)
     new = video.info["num_new"]
     if abs(src.fps - video.fps) > 1e-6:

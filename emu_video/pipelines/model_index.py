@@ -8,7 +8,8 @@
         "interpolation": {"weights": "interpolation/temporal.safetensors", "schedule": {...},
                           "options": {"input_frames": 8, "factor": 4, "pad": 4, "noise_aug_max": 250}}
       },
-      "defaults": {"steps": 10, "w_txt": 5.5, ...}               sampling defaults (see SAMPLING_DEFAULTS)
+      "defaults": {"steps": 10, "w_txt": 5.5, ...},              sampling defaults (see SAMPLING_DEFAULTS)
+      "domain": "shapes_world"                                  optional: what the model knows, when narrow
     }
 
 A layout without an entry is sampled with the weights of its fallback layout (see `Layout.fallback`).
@@ -68,6 +69,8 @@ class ModelIndex:
     layouts: dict[str, dict[str, Any]] = field(default_factory=_default_layouts)
     defaults: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    # What the model knows, when it is narrow: "shapes_world" (prompts in the Shapes World caption grammar)
+    domain: str = ""
 
     # Layout entries ------------------------------------------------------------------------------------
     def set_layout(self, name: str, schedule: dict[str, Any], weights: str | None = None,

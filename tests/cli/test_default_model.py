@@ -36,3 +36,13 @@ def test_the_demo_command_writes_a_video_the_judge_accepts(tmp_path, capsys):
     detected = tuple(obj[k]["detected"] for k in ("color", "shape", "motion"))
     assert detected == ("yellow", "triangle", "up")
     assert report["faithful"] and obj["temporal"]["consistent_fraction"] >= 0.95
+
+
+def test_a_prompt_outside_shapes_world_is_warned_about(tmp_path, capsys):
+    out = tmp_path / "cat.mp4"
+    assert main(["generate", "a cat playing piano", "--out", str(out), "--quiet", "--steps", "1",
+                 "--interp-steps", "1", "--no-interpolate"]) == 0
+    printed = capsys.readouterr().out
+    assert "warning: this model knows only Shapes World" in printed and "'cat'" in printed
+    assert main(["generate", DEMO_PROMPT, "--out", str(out), "--quiet", "--steps", "1", "--no-interpolate"]) == 0
+    assert "warning" not in capsys.readouterr().out
