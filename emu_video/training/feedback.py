@@ -49,9 +49,33 @@ def _open_log(path: Path):
     return open(path, "a", encoding="utf-8")
 
 
+def rewind_log(path: Path, step: int) -> int:
+    """Drop the records of steps after `step` from a JSONL log (and any line cut short by a killed process),
+    atomically: a run that resumes from the checkpoint of `step` replays the later steps and logs them again.
+    Returns how many lines were dropped."""
+    if not path.exists():
+        return 0
+    kept, dropped = [], 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            dropped += 1
+            continue
+        if isinstance(rec, dict) and isinstance(rec.get("step"), int) and rec["step"] > step:
+            dropped += 1
+            continue
+        kept.append(line)
+    if dropped:
+        write_text_atomic(path, "".join(f"{line}\n" for line in kept))
+    return dropped
+
+
 class Feedback:
     def __init__(self, out_dir: Path, rank: int, max_steps: int, start_step: int, progress: bool, tensorboard: bool,
-                 rank_logs: bool, desc: str):
+                 rank_logs: bool, desc: str, checkpoint: Path | None = None):
         self.rank, self.is_main = rank, rank == 0
         self.log_dir = out_dir / "logs"
         self.status_path = out_dir / "status.json"
@@ -60,8 +84,12 @@ class Feedback:
         self.writer = None
         self.metrics = None
         self.rank_log = None
+        self.checkpoint = checkpoint  # the newest checkpoint, named in the status file
         if self.is_main:
             self.log_dir.mkdir(parents=True, exist_ok=True)
+            # Steps after the checkpoint this run starts from were logged by a run that was stopped before
+            # checkpointing them; this run trains them again, so their old lines go (TensorBoard: purge_step).
+            rewind_log(self.log_dir / "metrics.jsonl", start_step)
             self.metrics = _open_log(self.log_dir / "metrics.jsonl")
             if progress:
                 from tqdm import tqdm
@@ -76,6 +104,7 @@ class Feedback:
                     self.writer = SummaryWriter(str(self.log_dir / "tensorboard"), purge_step=start_step + 1)
         if rank_logs:
             self.log_dir.mkdir(parents=True, exist_ok=True)
+            rewind_log(self.log_dir / f"rank-{rank}.jsonl", start_step)
             self.rank_log = _open_log(self.log_dir / f"rank-{rank}.jsonl")
 
     def step(self, step: int, scalars: dict[str, Any]) -> None:
@@ -106,12 +135,23 @@ class Feedback:
             self.bar.refresh()
 
     def status(self, state: str, step: int, message: str = "") -> None:
+        """Rewrite status.json (atomically): the state, the step, the time of this update and the newest
+        checkpoint. Written when a run starts, at every checkpoint and when it ends, so after a kill it
+        tells the step of the checkpoint a new run will resume from."""
         if self.is_main:
             self.status_path.parent.mkdir(parents=True, exist_ok=True)
+            ck = self.checkpoint
             write_text_atomic(self.status_path, json.dumps({
                 "state": state, "step": step, "max_steps": self.max_steps, "message": message,
-                "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "last_checkpoint": str(ck) if ck is not None else None,
             }, indent=1) + "\n")
+
+    def checkpointed(self, step: int, path: Path | None) -> None:
+        """A checkpoint of `step` was written: the status file says so (state `running`)."""
+        if path is not None:
+            self.checkpoint = path
+        self.status("running", step, f"checkpoint at step {step}")
 
     def close(self) -> None:
         for h in (self.metrics, self.rank_log):
@@ -124,8 +164,8 @@ class Feedback:
 
 
 def read_metrics(path: Path) -> dict[int, dict[str, Any]]:
-    """The last record of each step in a metrics log (a restarted run repeats the steps after its checkpoint);
-    a line cut short by a killed process is ignored."""
+    """The last record of each step in a metrics log (a resumed run drops the lines of the steps after its
+    checkpoint before it replays them, so each step has one); a line cut short by a killed process is ignored."""
     out: dict[int, dict[str, Any]] = {}
     if not path.exists():
         return out

@@ -143,8 +143,10 @@ class Trainer:
             return {}
         return {"path": str(f), "size": f.stat().st_size}
 
-    def save(self) -> None:
+    def save(self) -> Path | None:
+        """Write a checkpoint of this step; returns its folder (rank 0; None on the other ranks)."""
         t0 = time.monotonic()
+        path = None
         tensors = {"trainable": self._gather(self.named)}
         if self.ema.enabled:
             tensors["ema"] = self._gather(self.ema.named_tensors())
@@ -162,6 +164,7 @@ class Trainer:
             log.info("checkpoint %s (%.1f s)", path, time.monotonic() - t0)
         self.par.barrier()
         self.last_save_seconds = time.monotonic() - t0
+        return path
 
     def _resume(self) -> dict | None:
         if self.par.is_main:
@@ -289,7 +292,8 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             ckpt.write_text_atomic(self.out / "config.toml", cfg.to_toml())
         fb = Feedback(self.out, par.rank, t.max_steps, self.step, cfg.log.progress, cfg.log.tensorboard,
-                      cfg.log.rank_logs, cfg.stage.name or cfg.stage.kind)
+                      cfg.log.rank_logs, cfg.stage.name or cfg.stage.kind,
+                      checkpoint=self.store.latest() if par.is_main else None)
         samples_per_step = t.batch_size * self.accum * par.world_size
         profiler = StepProfiler(self.out / "logs", par.rank, cfg.log.profile_from, cfg.log.profile_steps, par.device)
         precision = "bf16 autocast" if self.autocast is not None else "fp32"
@@ -330,7 +334,7 @@ class Trainer:
                         raise TrainingDiverged(msg)
                 due = self.step % t.checkpoint_every == 0 or self.step == t.max_steps
                 if due and self.nonfinite_run == 0:  # never checkpoint in the middle of a NaN streak
-                    self.save()
+                    fb.checkpointed(self.step, self.save())
                     last_saved = self.step
                 if cfg.sample.every and self.step % cfg.sample.every == 0:
                     self.write_samples(fb)
@@ -338,7 +342,7 @@ class Trainer:
                     state = "paused"
                     break
             if last_saved != self.step:
-                self.save()
+                fb.checkpointed(self.step, self.save())
             if state == "finished" or t.export_on_stop:
                 self.export()
             msg = (f"finished {self.step} steps; model in {self.out / 'model'}" if state == "finished" else

@@ -8,10 +8,13 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 from train_helpers import FAST, metrics
 
 from emu_video.training.checkpoint import read_tensors
+from emu_video.training.config import load_config
+from emu_video.training.trainer import Trainer
 
 
 def _command(out, media_dir, model_dir):
@@ -63,3 +66,57 @@ def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path, media_dir, micro
     assert kept == ["latest", "step-00000009", "step-00000010"]
     parts = sorted(p.name for p in (killed / "checkpoints/step-00000010").glob("optimizer-*.safetensors"))
     assert len(parts) >= 2  # files split at train.max_file_mib
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing of the run's own ending (final status, last checkpoint) happens."""
+
+
+def _lines_of(text):
+    return [json.loads(line) for line in text.splitlines()[:-1]]
+
+
+def _lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_status_follows_checkpoints_and_a_resume_logs_each_step_once(tmp_path, media_dir, micro_model_dir):
+    out = tmp_path / "run"
+    overrides = [*FAST, f"train.output_dir={json.dumps(str(out))}", f"model.init={json.dumps(str(micro_model_dir))}",
+                 f"data.manifest={json.dumps(str(media_dir / 'videos.jsonl'))}", "data.num_frames=4",
+                 "train.max_steps=7", "train.checkpoint_every=2", "log.rank_logs=true", "log.tensorboard=true"]
+    victim = Trainer(load_config("video_256", overrides))
+    real_step = victim.train_step
+
+    def step_then_die():
+        r = real_step()
+        if victim.step == 6:  # after step 5 was logged and before step 6 is: 4 is the newest checkpoint
+            with open(out / "logs" / "metrics.jsonl", "a") as fh:  # as a kill in the middle of a write leaves
+                fh.write('{"step": 6, "lo')
+            raise _Killed
+        return r
+
+    victim.train_step = step_then_die
+    with pytest.raises(_Killed):
+        victim.run()
+    status = json.loads((out / "status.json").read_text())
+    assert status["state"] == "running" and status["step"] == 4 and status["max_steps"] == 7
+    assert status["last_checkpoint"] == str(out / "checkpoints" / "step-00000004")
+    assert status["time"]
+    logged = (out / "logs" / "metrics.jsonl").read_text()
+    assert logged.endswith('{"step": 6, "lo') and [r["step"] for r in _lines_of(logged)] == [1, 2, 3, 4, 5]
+
+    resumed = Trainer(load_config("video_256", overrides))
+    assert resumed.step == 4
+    assert resumed.run() == "finished"
+    assert [r["step"] for r in _lines(out / "logs" / "metrics.jsonl")] == list(range(1, 8))
+    ranks = _lines(out / "logs" / "rank-0.jsonl")
+    assert [r["step"] for r in ranks if "indices" in r] == list(range(1, 8))
+    assert [r["step"] for r in ranks if r.get("final")] == [7]
+    status = json.loads((out / "status.json").read_text())
+    assert status["state"] == "finished" and status["step"] == 7
+    events = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    board = events.EventAccumulator(str(out / "logs" / "tensorboard"))
+    board.Reload()
+    assert [e.step for e in board.Scalars("train/loss")] == list(range(1, 8))  # purged at the resumed step
+    assert status["last_checkpoint"] == str(out / "checkpoints" / "step-00000007")
