@@ -155,16 +155,34 @@ def _sampling(args) -> dict:
             "w_txt": args.w_txt, "progress": not args.quiet}
 
 
-def _check_domain(components, prompt: str) -> None:
-    """Warn when the prompt is outside what a narrow model (its model_index.json `domain`) knows."""
-    if components.index.domain == "shapes_world":
-        from emu_video.shapes.grammar import parse_prompt
+SHAPES_WORLD_NOTE = "warning: this model knows only Shapes World (coloured shapes that move; docs/shapes.md)"
 
-        try:
-            parse_prompt(prompt)
-        except UserError as exc:
-            print(f"warning: this model knows only Shapes World (coloured shapes that move; docs/shapes.md), so the "
-                  f"video will show shapes: {exc}")
+
+def _check_domain(components, prompt: str, images=()) -> None:
+    """Warn when the prompt (or an image to animate) is outside what a narrow model (its model_index.json
+    `domain`) knows."""
+    if components.index.domain != "shapes_world":
+        return
+    from emu_video.shapes.grammar import parse_prompt
+
+    try:
+        parse_prompt(prompt)
+    except UserError as exc:
+        print(f"{SHAPES_WORLD_NOTE}, so the video will show shapes: {exc}")
+    for image in images:
+        share = flat_background_share(image)
+        if share < 0.5:  # a Shapes World frame is mostly one flat background colour
+            print(f"{SHAPES_WORLD_NOTE}: this image is not a Shapes World frame (only {share:.0%} of it is one flat "
+                  "background colour), and the model will redraw it as shapes")
+
+
+def flat_background_share(image) -> float:
+    """The share of pixels within 12 levels (per channel) of the image's median colour."""
+    import numpy as np
+
+    pixels = np.asarray(image, dtype=np.int16).reshape(-1, 3)
+    median = np.median(pixels, axis=0)
+    return float((np.abs(pixels - median).max(axis=1) <= 12).mean())
 
 
 def _note_weights(info: dict) -> None:
@@ -240,7 +258,7 @@ def run_animate(args) -> int:
     last = read_image(args.last) if args.last else None
     out = _out_path(args, Path(args.image).stem + "-" + args.prompt)
     comps = _components(args)
-    _check_domain(comps, args.prompt)
+    _check_domain(comps, args.prompt, [image] if last is None else [image, last])
     video = ImageToVideoPipeline(comps)(image, args.prompt, last_image=last, num_frames=args.frames,
                                         decode=not args.interpolate, **kwargs)
     _note_weights(video.info)

@@ -46,3 +46,18 @@ def test_a_prompt_outside_shapes_world_is_warned_about(tmp_path, capsys):
     assert "warning: this model knows only Shapes World" in printed and "'cat'" in printed
     assert main(["generate", DEMO_PROMPT, "--out", str(out), "--quiet", "--steps", "1", "--no-interpolate"]) == 0
     assert "warning" not in capsys.readouterr().out
+
+
+def test_a_photo_to_animate_is_warned_about(tmp_path, capsys):
+    import numpy as np
+
+    from emu_video.io.video import write_image
+    from emu_video.shapes import render, scene_from_prompt
+
+    noisy = write_image(tmp_path / "photo.png", np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    args = ["--quiet", "--steps", "1", "--frames", "2", "--out", str(tmp_path / "a.mp4")]
+    assert main(["animate", str(noisy), DEMO_PROMPT, *args]) == 0
+    assert "this image is not a Shapes World frame" in capsys.readouterr().out
+    frame = write_image(tmp_path / "frame.png", render(scene_from_prompt(DEMO_PROMPT, 0))[0])
+    assert main(["animate", str(frame), DEMO_PROMPT, *args]) == 0
+    assert "warning" not in capsys.readouterr().out
