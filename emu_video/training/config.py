@@ -8,7 +8,7 @@ few values of another stage. ``emu-video train --config FILE_OR_STAGE key=value 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -252,7 +252,20 @@ def _choice(value: str, options: tuple[str, ...], key: str) -> None:
         raise UserError(f"{key} = {value!r}; choose one of: {', '.join(options)}")
 
 
+def _check_finite(c: TrainingConfig) -> None:
+    """No setting may be NaN or infinite (comparisons such as `value < 0` let NaN through)."""
+    for section in fields(c):
+        table = getattr(c, section.name)
+        if not is_dataclass(table):
+            continue
+        for f in fields(table):
+            value = getattr(table, f.name)
+            if any(isinstance(v, float) and not math.isfinite(v) for v in (value if isinstance(value, list) else [value])):
+                raise UserError(f"{section.name}.{f.name} must be a finite number, got {value}")
+
+
 def _validate(c: TrainingConfig) -> None:
+    _check_finite(c)
     _choice(c.stage.kind, STAGE_KINDS, "stage.kind")
     _choice(c.train.precision, ("auto", "fp32", "bf16"), "train.precision")
     _choice(c.train.frozen_dtype, ("auto", "fp32", "bf16"), "train.frozen_dtype")

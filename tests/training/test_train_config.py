@@ -52,7 +52,10 @@ def test_overrides_are_typed():
     ("train.compile_memory_budget=2.0", "must be in"),
     ("optim.lr=-1", r"^optim\.lr must be positive, got -1\.0$"),
     ("data.fps=0", r"^data\.fps must be positive, got 0\.0$"),
-    ("optim.lr=nan", r"^optim\.lr must be positive, got nan$"),
+    ("optim.lr=nan", r"^optim\.lr must be a finite number, got nan$"),
+    ("optim.grad_clip=nan", r"^optim\.grad_clip must be a finite number, got nan$"),
+    ("train.max_minutes=inf", r"^train\.max_minutes must be a finite number, got inf$"),
+    ("optim.betas=[0.9, nan]", r"^optim\.betas must be a finite number"),
 ])
 def test_bad_settings_fail_with_clear_messages(override, message):
     with pytest.raises(UserError, match=message):
