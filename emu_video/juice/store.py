@@ -401,11 +401,7 @@ class Study:
     def set_rater_active(self, who: str, active: bool) -> str:
         """Revoke (or restore) a rater by label or token; a revoked rater's open task is released."""
         with self._writing() as conn:
-            row = conn.execute(
-                "SELECT id, label FROM raters WHERE label = ? OR token_hash = ?", (who, token_hash(who))
-            ).fetchone()
-            if row is None:
-                raise UserError(f"no rater with label or token {who!r}")
+            row = self._rater_by_label_or_token(conn, who)
             conn.execute("UPDATE raters SET active = ? WHERE id = ?", (1 if active else 0, row["id"]))
             if not active:
                 conn.execute("UPDATE tasks SET status = 'expired' WHERE rater_id = ? AND status = 'open'", (row["id"],))
@@ -416,13 +412,18 @@ class Study:
         Returns (label, new token)."""
         token = new_token()
         with self._writing() as conn:
-            row = conn.execute(
-                "SELECT id, label FROM raters WHERE label = ? OR token_hash = ?", (who, token_hash(who))
-            ).fetchone()
-            if row is None:
-                raise UserError(f"no rater with label or token {who!r}")
+            row = self._rater_by_label_or_token(conn, who)
             conn.execute("UPDATE raters SET token_hash = ? WHERE id = ?", (token_hash(token), row["id"]))
             return row["label"], token
+
+    @staticmethod
+    def _rater_by_label_or_token(conn: sqlite3.Connection, who: str) -> sqlite3.Row:
+        row = conn.execute(
+            "SELECT id, label FROM raters WHERE label = ? OR token_hash = ?", (who, token_hash(who))
+        ).fetchone()
+        if row is None:
+            raise UserError(f"no rater with label or token {who!r}")
+        return row
 
     def raters(self) -> list[dict]:
         with self._pooled() as conn:
