@@ -93,7 +93,7 @@ def register(sub) -> None:
     i.add_argument("--prompt", default="", help="what the video shows (helps the text guidance)")
     _common(i)
     i.add_argument("--noise-t", type=int, default=None, help="noise augmentation of the conditioning frames (default 100)")
-    i.set_defaults(func=run_interpolate)
+    i.set_defaults(func=run_interpolate, prompt_optional=True)
 
     e = sub.add_parser("extend", help="video + future prompt -> the video continued",
                        description="Continue a video: condition on its last frames and a new prompt, generate the next ones.")
@@ -137,7 +137,7 @@ def _check_args(args) -> None:
     if frames is not None and frames < 2:
         raise UserError(f"--frames must be at least 2, got {frames}")
     prompt = getattr(args, "prompt", None)
-    if prompt is not None and args.func is not run_interpolate and not prompt.strip():
+    if prompt is not None and not getattr(args, "prompt_optional", False) and not prompt.strip():
         raise UserError("the prompt is empty: say what the video shows")
     try:
         import torch
