@@ -50,8 +50,13 @@ class ModelSection:
     vae: str = ""
     text_encoders: list[dict[str, Any]] = field(default_factory=list)
     # A layout stage other than video starts its temporal weights from the U-Net's own ("video", those of F),
-    # from "identity", or from the init folder's weights of a layout (e.g. "interpolation").
+    # from "identity", or from the init folder's weights of a layout (e.g. "interpolation"). "fresh", for any
+    # layout stage (video too): every temporal weight drawn anew from train.seed, then set to identity, so
+    # arms of an ablation start from the same untrained temporal layers whatever the folder held.
     temporal_init: str = "video"
+    # The video (F) stage trains the spatial (text-to-image) weights too (the paper's "all parameters
+    # fine-tuned" ablation); by default they stay frozen.
+    train_spatial: bool = False
     # Clause tokens (VideoUNetConfig.clause_tokens): -1 keeps the init model's; N >= 0 gives the text encoders
     # N pooled clause embeddings and the temporal transformers a cross-attention to them. A model without
     # them gains the layers as identity, so training goes on from exactly what the model did.
@@ -292,7 +297,11 @@ def _validate(c: TrainingConfig) -> None:
     _choice(c.train.channels_last, ("auto", "on", "off"), "train.channels_last")
     if c.train.channels_last == "on" and c.parallel.strategy == "fsdp":
         raise UserError("train.channels_last=on does not go with parallel.strategy=fsdp (use auto or off)")
-    _choice(c.model.temporal_init, ("video", "identity", *layout_names(aliases=False)), "model.temporal_init")
+    _choice(c.model.temporal_init, ("video", "identity", "fresh", *layout_names(aliases=False)),
+            "model.temporal_init")
+    if c.model.train_spatial and c.stage.kind not in ("video", "first_frame"):
+        raise UserError("model.train_spatial is for stage.kind = video (F's stage writes the whole U-Net; other "
+                        f"layouts write temporal weights only), not {c.stage.kind}")
     if c.model.clause_tokens < -1:
         raise UserError(f"model.clause_tokens = {c.model.clause_tokens}: -1 (as the init model) or a count >= 0")
     if not c.train.output_dir:

@@ -118,7 +118,9 @@ def load_unet(cfg: TrainingConfig, src: ModelSource) -> VideoUNet:
                             f"{unet.config.clause_tokens}: clause attention can be added, not changed or removed")
         unet = unet.with_clause_tokens(wanted)
     layout = cfg.conditioning_layout()
-    if layout is not None and layout.name != PRIMARY_LAYOUT:  # F's stages go on from the U-Net's own weights
+    if layout is not None and cfg.model.temporal_init == "fresh":
+        fresh_video_layers(unet, cfg.train.seed)
+    elif layout is not None and layout.name != PRIMARY_LAYOUT:  # F's stages go on from the U-Net's own weights
         init = cfg.model.temporal_init
         if init == "identity":
             unet.reset_video_layers()
@@ -129,3 +131,16 @@ def load_unet(cfg: TrainingConfig, src: ModelSource) -> VideoUNet:
                                 f"(it has: {', '.join(['video', *files])})")
             unet.load_video_weights(src.folder / files[init])
     return unet
+
+
+@torch.no_grad()
+def fresh_video_layers(unet: VideoUNet, seed: int) -> None:
+    """Every temporal weight (and the conditioning input channels) of `unet` as a new U-Net of its config
+    draws them with `seed`, then identity: the same untrained temporal layers whatever `unet` held."""
+    devnull = torch.random.fork_rng(devices=[])
+    with devnull:
+        torch.manual_seed(seed)
+        new = dict(VideoUNet(unet.config).video_named_parameters())
+    for name, p in unet.video_named_parameters():
+        p.copy_(new[name])
+    unet.reset_video_layers()

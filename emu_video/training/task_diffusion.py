@@ -154,6 +154,9 @@ class LayoutTask(DiffusionTask):
         super().__init__(cfg, device, autocast_dtype, src, inputs)
         self.layout = cfg.conditioning_layout()
 
+    def select_trainable(self, unet: VideoUNet) -> None:
+        unet.freeze_spatial(frozen=not self.cfg.model.train_spatial)
+
     def condition_draws(self, x0, rng):
         return self.layout.training_draws(x0, lambda lo, hi: rng.randint(lo, hi).to(self.device),
                                           lambda shape: self.randn(shape, rng))
