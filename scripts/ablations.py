@@ -33,7 +33,12 @@ def _comparisons(keys):
 def cmd_train(args) -> int:
     from emu_video.errors import UserError
     from emu_video.pipelines.components import DEFAULT_MODEL_DIR
-    from emu_video.shapes.ablations import TrainPlan, in_process_runner, subprocess_runner, train_comparison
+    from emu_video.shapes.ablations import (
+        TrainPlan,
+        in_process_runner,
+        subprocess_runner,
+        train_comparison,
+    )
 
     done = True
     for comp in _comparisons(args.compare):
