@@ -268,11 +268,12 @@ def compute_summary(runs: Path, arm: Arm) -> dict:
         mine = [r for r in records if r["stage"] == name]
         state = checkpoint_state(stage_dir(runs, arm, k))
         cfg = state.get("config", {}).get("train", {})
+        last = mine[-1] if mine else {}  # the run records, where the checkpoints are not at hand
         stages.append({
-            "stage": name, "steps": int(state.get("step", 0)),
-            "batch": int(cfg.get("batch_size", 0)) * int(cfg.get("grad_accum", 1)),
-            "resolution": int(state.get("config", {}).get("data", {}).get("resolution", 0)),
-            "train_minutes": round(float(state.get("elapsed_seconds", 0.0)) / 60, 3),
+            "stage": name, "steps": int(state.get("step", last.get("steps_after", 0))),
+            "batch": int(cfg.get("batch_size", 0)) * int(cfg.get("grad_accum", 1)) if cfg else last.get("batch", 0),
+            "resolution": int(state.get("config", {}).get("data", {}).get("resolution", last.get("resolution", 0))),
+            "train_minutes": round(float(state.get("elapsed_seconds", 60 * last.get("train_minutes_after", 0.0))) / 60, 3),
             "wall_minutes": round(sum(r["wall_minutes"] for r in mine), 3), "runs": len(mine),
             "devices": sorted({r["device"] for r in mine}),
         })
