@@ -105,8 +105,8 @@ def register(subparsers) -> None:
                    help="ddim, dpmpp-2m, euler or euler-ancestral (default: the model's, ddim)")
     e.add_argument("--direct", action="store_true",
                    help="evaluate the direct text-to-video layout (no first frame) instead of the factorized chain")
-    e.add_argument("--interp-steps", type=int, default=None, help="DDIM steps of the interpolation model "
-                   "(default: --steps, else the model's)")
+    e.add_argument("--interp-steps", type=int, default=None, help="sampler steps of the interpolation model "
+                   "(default: the model's interpolation steps, whatever --steps says)")
     e.add_argument("--w-img", type=float, default=None, help="video image guidance w_img (default: the model's)")
     e.add_argument("--w-txt", type=float, default=None, help="video text guidance w_txt (default: the model's)")
     e.add_argument("--image-guidance", type=float, default=None,
