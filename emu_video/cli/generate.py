@@ -127,7 +127,7 @@ def _out_path(args, stem: str) -> Path:
     return out
 
 
-def _check_args(args) -> None:
+def check_args(args) -> None:
     """Everything about the arguments that can be wrong, refused before the model loads."""
     for name in ("steps", "interp_steps", "threads"):
         value = getattr(args, name, None)
@@ -146,14 +146,15 @@ def _check_args(args) -> None:
     try:
         import torch
 
-        torch.device(args.device)
+        if args.device is not None:
+            torch.device(args.device)
     except (RuntimeError, ValueError):
         raise UserError(f"--device {args.device!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from None
 
 
 def _sampling(args) -> dict:
     """The pipeline arguments every generating command shares (after checking every argument)."""
-    _check_args(args)
+    check_args(args)
     args.started = time.perf_counter()
     args.governor = None
     if args.device == "cpu":  # threads chosen by how busy other work keeps the processors, again at every step
