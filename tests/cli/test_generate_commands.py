@@ -154,6 +154,15 @@ def test_broken_model_folders_are_refused(tiny_model_dir, tmp_path, capsys):
     assert main(["generate", "x", "--model", str(mismatched), "--quiet"]) == 2
     assert "do not fit" in _one_line_error(capsys)
 
+    for relative, content, message in [("model_index.json", b'{"unet": "\xb2', "not UTF-8 text"),
+                                       ("model_index.json", b"[1, 2]", "expected a JSON object"),
+                                       ("unet/config.json", b"{broken", "unreadable U-Net config")]:
+        folder = tmp_path / f"bad-{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(tiny_model_dir, folder)
+        (folder / relative).write_bytes(content)
+        assert main(["generate", "x", "--model", str(folder), "--quiet"]) == 2
+        assert message in _one_line_error(capsys)
+
 
 def test_help_explains_every_command(capsys):
     with pytest.raises(SystemExit):
