@@ -110,5 +110,7 @@ class InceptionI3d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # 2x7x7 average pool with stride 1 (valid), the 1x1x1 classifier, then the mean over time steps.
-        x = F.avg_pool3d(self.backbone(x), kernel_size=(2, 7, 7), stride=1)
+        # (pooled in float32: CPU has no bf16 avg_pool3d; a no-op for float32 inputs)
+        x = self.backbone(x)
+        x = F.avg_pool3d(x.float(), kernel_size=(2, 7, 7), stride=1).to(x.dtype)
         return self.logits(x).mean(dim=(2, 3, 4))
