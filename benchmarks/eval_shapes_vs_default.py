@@ -76,7 +76,7 @@ def main() -> int:
     report = json.loads(args.out.read_text())
     report["note"] = ("FVD uses an I3D with random weights (smoke test only, not comparable with any published "
                       "FVD). Real: Shapes World renders of eval-seen; fake: the default model, same prompts/seeds.")
-    report["command"] = " ".join(["python", "benchmarks/eval_shapes_vs_default.py", "--videos", str(args.videos)])
+    report["command"] = f"python benchmarks/eval_shapes_vs_default.py --work WORK --videos {args.videos}"
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0
 
