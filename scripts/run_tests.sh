@@ -5,6 +5,9 @@ cd "$(dirname "$0")/.."
 python3 -m pip install --quiet --upgrade pip
 python3 -c "import torch" 2>/dev/null || python3 -m pip install --quiet torch==2.13.0
 python3 -m pip install --quiet -e ".[test]"
+# Reference implementation for the FVD tests. cd-fvd declares torchvision (which would pull another torch) but the
+# parts the tests import (its I3D, preprocessing and FeatureStats) need only torch, numpy, scipy, tqdm, requests.
+python3 -m pip install --quiet --no-deps "cd-fvd==0.1.1"
 # Headless Chromium for the JUICE browser tests (Debian package; skipped where apt is not available).
 if command -v apt-get >/dev/null 2>&1; then bash .ci/browser_setup.sh >/dev/null; fi
 python3 -m pytest "$@"
