@@ -38,11 +38,11 @@ def drop_reasons(clip: dict, t: Thresholds) -> list[str]:
     if info["fps"] < t.min_fps:
         reasons.append(f"frame rate too low ({info['fps']:g} < {t.min_fps:g} fps)")
     motion = clip.get("motion")
-    if motion is not None:
+    if motion is None or motion["score"] is None:  # a scene too short to be written, or a single frame
+        reasons.append("no motion measurement")
+    else:
         limit = {MOTION_VECTORS: t.min_motion, FRAME_DIFFERENCE: t.min_motion_diff}[motion["method"]]
-        if motion["score"] is None:
-            reasons.append("no motion measurement (a single frame)")
-        elif not motion["score"] > limit:
+        if not motion["score"] > limit:
             reasons.append(f"low motion ({motion['score']:.3f} <= {limit:g}, {motion['method']})")
     if clip.get("clip_score") is not None and not clip["clip_score"] > t.min_clip_score:
         reasons.append(f"low CLIP score ({clip['clip_score']:.3f} <= {t.min_clip_score:g})")

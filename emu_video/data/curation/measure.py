@@ -26,7 +26,7 @@ class MeasureSettings:
     cuts: str = "split"  # split: each scene becomes a clip | drop: clips with cuts are dropped | off: no detection
     cut_threshold: float = DEFAULT_THRESHOLD
     window: int = DEFAULT_WINDOW
-    min_seconds: float = 4.0  # scenes shorter than this are not written when splitting
+    min_seconds: float = 4.0  # scenes shorter than this are not written when splitting (the length filter's)
     clips_dir: str = ""  # where split scenes are written
 
     def to_dict(self) -> dict:

@@ -66,6 +66,8 @@ def measure_manifest(rows: list[ManifestRow], out: Path, settings: MeasureSettin
 
     journal = Journal(out)
     key_settings = {**settings.to_dict(), **quality_ids}  # a change of any of these measures again
+    if settings.cuts != "split":
+        key_settings.pop("min_seconds")  # only decides which scenes are written
     keys = [source_key(r.path, r.caption, key_settings) for r in rows]
     todo, seen = [], set()
     for key, row in zip(keys, rows):
@@ -161,6 +163,7 @@ def curate(manifest, out, thresholds: Thresholds | None = None, settings: Measur
     models = models or QualityModels()
     if not settings.clips_dir:
         settings.clips_dir = str((out / "clips").resolve())
+    settings.min_seconds = thresholds.min_seconds  # scenes shorter than the minimum are not written
     rows = read_manifest(manifest)
     out.mkdir(parents=True, exist_ok=True)
     entries, measured = measure_manifest(rows, out, settings, models, quality_ids or {}, workers, progress)

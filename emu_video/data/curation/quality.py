@@ -46,10 +46,27 @@ def load_quality_models(clip_path: str | None, aesthetic_path: str | None, devic
         from emu_video.data.curation.aesthetic import load_aesthetic
 
         models.aesthetic = load_aesthetic(aesthetic_path).to(device)
+        dim = int(models.clip.model.config.projection_dim)
+        if dim != models.aesthetic.embed_dim:
+            raise UserError(f"the aesthetic predictor takes {models.aesthetic.embed_dim}-d CLIP ViT-L/14 image "
+                            f"embeddings; the CLIP model at {clip_path} gives {dim}-d: give a ViT-L/14 with --clip")
     else:
         models.notes.append("aesthetic filter off: no predictor given (--aesthetic FILE, LAION's "
                             "sac+logos+ava1-l14-linearMSE.pth)")
     return models
+
+
+def _image_embeddings(clip, frames: list[np.ndarray]) -> torch.Tensor:
+    """CLIP image embeddings of frames of any sizes (batched by size), in the order given."""
+    groups: dict[tuple, list[int]] = {}
+    for i, frame in enumerate(frames):
+        groups.setdefault(frame.shape, []).append(i)
+    out = [None] * len(frames)
+    for indices in groups.values():
+        batch = torch.from_numpy(np.stack([frames[i] for i in indices]))
+        for i, emb in zip(indices, clip.image_embeddings(batch)):
+            out[i] = emb
+    return torch.stack(out).float()
 
 
 def score_first_frames(models: QualityModels, frames: list[np.ndarray], captions: list[str]) -> list[dict]:
@@ -57,11 +74,9 @@ def score_first_frames(models: QualityModels, frames: list[np.ndarray], captions
     out = [{"clip_score": None, "aesthetic": None} for _ in frames]
     if not frames or models.clip is None:
         return out
-    images = models.clip.image_embeddings(frames)
-    texts = models.clip.text_embeddings(captions)
-    images = images.float() / images.float().norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    texts = texts.float() / texts.float().norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    sims = (images * texts.to(images.device)).sum(-1).cpu().tolist()
+    images = _image_embeddings(models.clip, frames)
+    texts = models.clip.text_embeddings(captions).to(images.device)  # both L2-normalised
+    sims = (images * texts).sum(-1).cpu().tolist()
     aesthetic = [None] * len(frames)
     if models.aesthetic is not None:
         if images.shape[-1] != models.aesthetic.embed_dim:
