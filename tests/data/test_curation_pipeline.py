@@ -7,7 +7,11 @@ import json
 import numpy as np
 import pytest
 from curation_media import panning, with_cut, write
-from media_helpers import write_corrupt_video, write_manifest_lines, write_truncated_video
+from media_helpers import (
+    write_corrupt_video,
+    write_manifest_lines,
+    write_truncated_video,
+)
 
 pytest.importorskip("scenedetect")
 pytest.importorskip("imagehash")
