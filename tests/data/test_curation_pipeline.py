@@ -113,3 +113,14 @@ def test_drop_mode_drops_videos_with_cuts_instead_of_splitting(tmp_path, dataset
     clips = _clips(result.report)
     assert not clips["cut.mp4"]["kept"] and "scene cut at frame(s) [24]" in clips["cut.mp4"]["reasons"]
     assert not (tmp_path / "curated/clips").exists() and result.kept == 1
+
+
+def test_a_file_listed_twice_is_kept_once(tmp_path):
+    root = tmp_path / "data"
+    write(root / "moving.mp4", panning(32, 64, step=2, seed=3))
+    manifest = write_manifest_lines(root / "videos.jsonl", [{"path": "moving.mp4", "caption": "first"},
+                                                            {"path": "moving.mp4", "caption": "second"}])
+    result = pipeline.curate(manifest, tmp_path / "curated", SMALL, MeasureSettings(cuts="off"), progress=False)
+    clips = json.loads(result.report.read_text())["clips"]
+    assert [c["kept"] for c in clips] == [True, False] and clips[1]["reasons"][0].startswith("duplicate of")
+    assert [r.caption for r in read_manifest(result.manifest)] == ["first"]

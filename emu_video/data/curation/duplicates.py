@@ -25,12 +25,12 @@ def clip_hashes(thumbnails: list[np.ndarray]) -> list[str]:
     return [str(imagehash.phash(Image.fromarray(t))) for t in picks]
 
 
-def find_duplicates(candidates: list[tuple[str, list[str]]], max_distance: float = DEFAULT_MAX_DISTANCE) -> dict[str, str]:
-    """{clip id: id of the clip it duplicates} over (id, hashes) pairs given in order of preference."""
+def find_duplicates(candidates: list[tuple], max_distance: float = DEFAULT_MAX_DISTANCE) -> dict:
+    """{key: key of the clip it duplicates} over (key, hashes) pairs given in order of preference."""
     import imagehash
 
-    kept: list[tuple[str, np.ndarray]] = []
-    duplicate_of: dict[str, str] = {}
+    kept: list[tuple] = []
+    duplicate_of: dict = {}
     for key, hashes in candidates:
         if not hashes:
             continue

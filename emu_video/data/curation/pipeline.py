@@ -133,11 +133,13 @@ def decide(entries: list[dict], thresholds: Thresholds, cut_mode: str, max_dupli
             if cut_mode == "drop" and entry["cuts"]:
                 c["reasons"].append(f"scene cut at frame(s) {entry['cuts']}")
             clips.append(c)
-    passing = sorted((c for c in clips if not c["reasons"]), key=_preference)  # stable: manifest order breaks ties
-    duplicates = find_duplicates([(c["id"], c["hashes"]) for c in passing], max_duplicate_distance)
-    for c in clips:
-        if c["id"] in duplicates:
-            c["reasons"].append(f"duplicate of {duplicates[c['id']]}")
+    # by preference; sorting is stable, so manifest order breaks ties. Keys are positions: a file listed twice
+    # (say, with two captions) is a duplicate of its first listing.
+    passing = sorted((i for i, c in enumerate(clips) if not c["reasons"]), key=lambda i: _preference(clips[i]))
+    duplicates = find_duplicates([(i, clips[i]["hashes"]) for i in passing], max_duplicate_distance)
+    for i, c in enumerate(clips):
+        if i in duplicates:
+            c["reasons"].append(f"duplicate of {clips[duplicates[i]]['id']}")
         c["kept"] = not c["reasons"]
     return clips
 
