@@ -20,7 +20,7 @@ def detect_cuts(path: str, threshold: float = DEFAULT_THRESHOLD, min_scene_frame
     manager = SceneManager()
     manager.add_detector(ContentDetector(threshold=threshold, min_scene_len=max(1, int(min_scene_frames))))
     manager.detect_scenes(video, show_progress=False)
-    return [int(start.get_frames()) for start, _ in manager.get_scene_list()[1:]]
+    return [int(start.frame_num) for start, _ in manager.get_scene_list()[1:]]
 
 
 def scene_ranges(num_frames: int, cuts: list[int]) -> list[tuple[int, int]]:
