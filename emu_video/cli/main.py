@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "emu_video.cli.train",
     "emu_video.cli.shapes",
     "emu_video.cli.juice",
+    "emu_video.cli.demo",
 )
 
 
