@@ -302,8 +302,9 @@ def serve(model: DemoModel, limits: UploadLimits, host: str = "127.0.0.1", port:
         demo.launch(server_name=host, server_port=port, max_file_size=limits.max_bytes, show_error=False,
                     allowed_paths=[str(Path(model.outputs).resolve())], prevent_thread_lock=True, theme=theme,
                     css=CSS, ssr_mode=False, share=False, quiet=True)
-    except OSError as exc:
-        raise UserError(f"cannot serve on {host}:{port} ({exc}); choose another --port or --host") from None
+    except OSError:
+        raise UserError(f"cannot serve on {host}:{port}: the port is taken (or the address is not this "
+                        "computer's); choose another --port or --host") from None
     if block:
         print(f"emu-video demo: open {demo.local_url} in a browser (Ctrl+C stops it)", flush=True)
         try:

@@ -33,6 +33,13 @@ class UploadLimits:
         return self.max_bytes / 2**20
 
 
+def file_size(num_bytes: int) -> str:
+    """A size in bytes as people read it: 12 KB, 3.4 MB."""
+    if num_bytes >= 2**20:
+        return f"{num_bytes / 2**20:.1f} MB"
+    return f"{max(1, round(num_bytes / 1024))} KB"
+
+
 def _checked_file(path, suffixes: tuple[str, ...], kind: str, limits: UploadLimits, name: str | None) -> tuple[Path, str]:
     """The upload's path and the name to call it by, after its type (by suffix) and size are checked."""
     if path is None:
@@ -47,7 +54,7 @@ def _checked_file(path, suffixes: tuple[str, ...], kind: str, limits: UploadLimi
     except OSError:
         raise UserError(f"{name}: the upload is gone; upload it again") from None
     if size > limits.max_bytes:
-        raise UserError(f"{name} is too large ({size / 2**20:.1f} MB; at most {limits.max_megabytes:g} MB)")
+        raise UserError(f"{name} is too large ({file_size(size)}; at most {file_size(limits.max_bytes)})")
     if size == 0:
         raise UserError(f"{name} is empty (0 bytes)")
     return path, name
