@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "emu_video.cli.shapes",
     "emu_video.cli.juice",
     "emu_video.cli.evaluate",
+    "emu_video.cli.demo",
 )
 
 

@@ -114,7 +114,7 @@ def test_arguments_are_checked_before_the_model_runs(tmp_path, capsys, monkeypat
     """Every argument error is one line, before any model is loaded (the model folder given does not even exist)."""
     import emu_video.cli.generate as generate
 
-    monkeypatch.setattr(generate, "_components", lambda args: pytest.fail("the model was loaded"))
+    monkeypatch.setattr(generate, "load_components", lambda args: pytest.fail("the model was loaded"))
     m = ["--model", str(tmp_path / "no_model"), "--quiet"]
     for args, message in [
         (["generate", "x", "--w-txt", "nan"], "--w-txt must be a finite number"),
