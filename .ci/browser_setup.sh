@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Headless Chromium for the JUICE browser tests (tests/juice/test_juice_browser.py):
+# Headless Chromium for the browser tests (tests/juice/test_juice_browser.py, tests/demo/test_demo_browser.py):
 # Debian's `chromium` package plus Playwright's Python package, which drives it through
 # executable_path=/usr/bin/chromium. No browser is downloaded (never `playwright install`).
 set -euo pipefail

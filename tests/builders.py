@@ -114,3 +114,45 @@ def write_tiny_model_folder(root: Path, seed: int = 0, interpolation: bool = Tru
     write_bert_text_encoder(root / "text_encoder_2", hidden=40)
     write_model_index(root, index)
     return root
+
+
+def write_tiny_clip(dst: Path, image_size: int = 32, seed: int = 0) -> Path:
+    """A tiny random `CLIPModel` with a real CLIP BPE tokenizer (letters and digits) and processor, saved as a
+    transformers folder laid out like openai/clip-vit-base-patch32."""
+    import json
+    import string
+
+    from transformers import (
+        CLIPConfig,
+        CLIPImageProcessor,
+        CLIPModel,
+        CLIPProcessor,
+        CLIPTokenizer,
+    )
+
+    dst.mkdir(parents=True, exist_ok=True)
+    chars = list(string.ascii_lowercase + string.digits + ".,!?'-")
+    vocab = {c: i for i, c in enumerate(chars)}
+    vocab.update({c + "</w>": len(chars) + i for i, c in enumerate(chars)})
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    (dst / "vocab.json").write_text(json.dumps(vocab))
+    (dst / "merges.txt").write_text("#version: 0.2\n")
+    tokenizer = CLIPTokenizer(str(dst / "vocab.json"), str(dst / "merges.txt"))
+    processor = CLIPProcessor(
+        image_processor=CLIPImageProcessor(size={"shortest_edge": image_size},
+                                           crop_size={"height": image_size, "width": image_size}),
+        tokenizer=tokenizer,
+    )
+    torch.manual_seed(seed)
+    cfg = CLIPConfig(
+        text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, max_position_embeddings=77, bos_token_id=vocab["<|startoftext|>"],
+                         eos_token_id=vocab["<|endoftext|>"], pad_token_id=vocab["<|endoftext|>"]),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                           image_size=image_size, patch_size=8),
+        projection_dim=16,
+    )
+    CLIPModel(cfg).save_pretrained(dst, safe_serialization=True)
+    processor.save_pretrained(dst)
+    return dst

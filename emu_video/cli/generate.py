@@ -30,6 +30,9 @@ def _common(p: argparse.ArgumentParser, guidance: bool = True) -> None:
         p.add_argument("--w-txt", type=float, default=None,
                        help=f"text guidance weight w_txt (default: the model's, {PAPER_W_TXT:g} in the paper)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default cpu)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads for torch (default: the processors that other work leaves free, measured while "
+                        "the model loads and after every sampler step; OMP_NUM_THREADS also sets it)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
                    help="weights and activations dtype (default float32)")
     p.add_argument("--optimize", action="store_true",
@@ -62,7 +65,8 @@ def register(sub) -> None:
     _common(g)
     g.add_argument("--image-guidance", type=float, default=None,
                    help="guidance scale of the first frame (default: the model's, 7.5 unless it sets another)")
-    g.add_argument("--interp-steps", type=int, default=None, help="DDIM steps of the interpolation model")
+    g.add_argument("--interp-steps", type=int, default=None, help="sampler steps of the interpolation model (default: the model's "
+                   "interpolation steps, whatever --steps says)")
     g.add_argument("--frames", type=int, default=None, help="frames of the base video before interpolation (default: the model's)")
     g.add_argument("--no-interpolate", action="store_true", help="stop at the base video (4 fps)")
     g.add_argument("--direct", action="store_true",
@@ -105,13 +109,13 @@ def register(sub) -> None:
     e.set_defaults(func=run_extend)
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "video"
 
 
 def _out_path(args, stem: str) -> Path:
     """The output file, checked before any model runs: its suffix, and a folder we can write it into."""
-    out = Path(args.out) if args.out else Path(f"{_slug(stem)}-seed{args.seed}.mp4")
+    out = Path(args.out) if args.out else Path(f"{slug(stem)}-seed{args.seed}.mp4")
     if out.suffix.lower() not in (".mp4", ".gif", ".mkv", ".mov"):
         raise UserError(f"--out must end in .mp4 or .gif, got {out.name}")
     if out.exists() and out.is_dir():
@@ -123,9 +127,9 @@ def _out_path(args, stem: str) -> Path:
     return out
 
 
-def _check_args(args) -> None:
+def check_args(args) -> None:
     """Everything about the arguments that can be wrong, refused before the model loads."""
-    for name in ("steps", "interp_steps"):
+    for name in ("steps", "interp_steps", "threads"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
@@ -142,38 +146,51 @@ def _check_args(args) -> None:
     try:
         import torch
 
-        torch.device(args.device)
+        if args.device is not None:
+            torch.device(args.device)
     except (RuntimeError, ValueError):
         raise UserError(f"--device {args.device!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from None
 
 
 def _sampling(args) -> dict:
     """The pipeline arguments every generating command shares (after checking every argument)."""
-    _check_args(args)
+    check_args(args)
     args.started = time.perf_counter()
+    args.governor = None
+    if args.device == "cpu":  # threads chosen by how busy other work keeps the processors, again at every step
+        from emu_video.cpu_threads import ThreadGovernor
+
+        args.governor = ThreadGovernor(args.threads, quiet=args.quiet)
     return {"seed": args.seed, "num_inference_steps": args.steps, "sampler": args.sampler, "w_img": args.w_img,
-            "w_txt": args.w_txt, "progress": not args.quiet}
+            "w_txt": args.w_txt, "progress": not args.quiet, "callback": args.governor}
 
 
 SHAPES_WORLD_NOTE = "warning: this model knows only Shapes World (coloured shapes that move; docs/shapes.md)"
 
 
-def _check_domain(components, prompt: str, images=()) -> None:
-    """Warn when the prompt (or an image to animate) is outside what a narrow model (its model_index.json
-    `domain`) knows."""
+def domain_warnings(components, prompt: str, images=()) -> list[str]:
+    """Warnings for a prompt (or an image to animate) outside what a narrow model (its model_index.json
+    `domain`) knows; none for a model without a domain."""
     if components.index.domain != "shapes_world":
-        return
+        return []
     from emu_video.shapes.grammar import parse_prompt
 
+    warnings = []
     try:
         parse_prompt(prompt)
     except UserError as exc:
-        print(f"{SHAPES_WORLD_NOTE}, so the video will show shapes: {exc}")
+        warnings.append(f"{SHAPES_WORLD_NOTE}, so the video will show shapes: {exc}")
     for image in images:
         share = flat_background_share(image)
         if share < 0.5:  # a Shapes World frame is mostly one flat background colour
-            print(f"{SHAPES_WORLD_NOTE}: this image is not a Shapes World frame (only {share:.0%} of it is one flat "
-                  "background colour), and the model will redraw it as shapes")
+            warnings.append(f"{SHAPES_WORLD_NOTE}: this image is not a Shapes World frame (only {share:.0%} of it is "
+                            "one flat background colour), and the model will redraw it as shapes")
+    return warnings
+
+
+def _check_domain(components, prompt: str, images=()) -> None:
+    for warning in domain_warnings(components, prompt, images):
+        print(warning)
 
 
 def flat_background_share(image) -> float:
@@ -185,13 +202,20 @@ def flat_background_share(image) -> float:
     return float((np.abs(pixels - median).max(axis=1) <= 12).mean())
 
 
-def _note_weights(info: dict) -> None:
-    """Say so when a layout was sampled with another layout's weights."""
+def weights_note(info: dict) -> str | None:
+    """A note when a layout was sampled with another layout's weights."""
     if info.get("layout") and info.get("weights") and info["weights"] != info["layout"]:
-        print(f"note: this model folder has no {info['layout']} weights; sampled with its {info['weights']} weights")
+        return f"note: this model folder has no {info['layout']} weights; sampled with its {info['weights']} weights"
+    return None
 
 
-def _components(args):
+def _note_weights(info: dict) -> None:
+    note = weights_note(info)
+    if note:
+        print(note)
+
+
+def load_components(args):
     from emu_video.pipelines.components import EmuVideoComponents
 
     if args.tune_kernels and not args.optimize:
@@ -203,6 +227,8 @@ def _components(args):
         if not torch.cuda.is_available():
             raise UserError(f"--device {device}: no CUDA device is available here (use --device cpu)")
     components = EmuVideoComponents.from_pretrained(args.model, device=device, dtype=args.dtype)
+    if getattr(args, "governor", None) is not None:
+        args.governor.apply()
     if args.optimize:
         components.optimize_for_inference(tune_kernels=args.tune_kernels)
     return components
@@ -230,7 +256,7 @@ def run_generate(args) -> int:
 
     kwargs = _sampling(args)
     out = _out_path(args, args.prompt)
-    components = _components(args)
+    components = load_components(args)
     _check_domain(components, args.prompt)
     video = TextToVideoPipeline(components)(
         args.prompt, interpolation_steps=args.interp_steps, image_guidance=args.image_guidance,
@@ -257,7 +283,7 @@ def run_animate(args) -> int:
     image = read_image(args.image)
     last = read_image(args.last) if args.last else None
     out = _out_path(args, Path(args.image).stem + "-" + args.prompt)
-    comps = _components(args)
+    comps = load_components(args)
     _check_domain(comps, args.prompt, [image] if last is None else [image, last])
     video = ImageToVideoPipeline(comps)(image, args.prompt, last_image=last, num_frames=args.frames,
                                         decode=not args.interpolate, **kwargs)
@@ -277,7 +303,16 @@ def run_interpolate(args) -> int:
     kwargs = _sampling(args)
     src = read_video(args.video)
     out = _out_path(args, Path(args.video).stem + "-interpolated")
-    pipe = InterpolatePipeline(_components(args))
+    pipe = InterpolatePipeline(load_components(args))
+    check_interpolation_input(pipe, src)
+    video = pipe(src.frames, args.prompt, fps=src.fps, noise_t=args.noise_t, **kwargs)
+    _write(args, out, video.frames, video.fps)
+    return _done(args)
+
+
+def check_interpolation_input(pipe, src) -> None:
+    """Refuse a video the interpolation model cannot take (not 8k frames), saying why when it looks
+    interpolated already."""
     try:
         pipe.check_length(src.num_frames)
     except UserError as exc:
@@ -285,9 +320,15 @@ def run_interpolate(args) -> int:
             raise UserError(f"{exc}. This video is at {src.fps:g} fps, so probably interpolated already: make a "
                             "4 fps one with `emu-video generate --no-interpolate` and interpolate that") from None
         raise
-    video = pipe(src.frames, args.prompt, fps=src.fps, noise_t=args.noise_t, **kwargs)
-    _write(args, out, video.frames, video.fps)
-    return _done(args)
+
+
+def extension_note(src, video) -> str | None:
+    """Say how the input was resampled when the model's frame rate is not the video's."""
+    new = video.info["num_new"]
+    if abs(src.fps - video.fps) > 1e-6:
+        return (f"note: the model works at {video.fps:g} fps: the {src.num_frames} frames at {src.fps:g} fps became "
+                f"{len(video.frames) - new} at {video.fps:g} fps, followed by {new} new ones")
+    return None
 
 
 def run_extend(args) -> int:
@@ -297,14 +338,13 @@ def run_extend(args) -> int:
     kwargs = _sampling(args)
     src = read_video(args.video)
     out = _out_path(args, Path(args.video).stem + "-" + args.prompt)
-    components = _components(args)
+    components = load_components(args)
     _check_domain(components, args.prompt)
     video = ExtendPipeline(components)(src.frames, args.prompt, fps=src.fps, num_past=args.past,
                                        num_new=args.new, **kwargs)
     _note_weights(video.info)
-    new = video.info["num_new"]
-    if abs(src.fps - video.fps) > 1e-6:
-        print(f"note: the model works at {video.fps:g} fps: the {src.num_frames} frames at {src.fps:g} fps became "
-              f"{len(video.frames) - new} at {video.fps:g} fps, followed by {new} new ones")
+    note = extension_note(src, video)
+    if note:
+        print(note)
     _write(args, out, video.frames, video.fps)
     return _done(args)

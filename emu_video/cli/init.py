@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from emu_video.errors import UserError
+from emu_video.io.jsonfile import read_json
 
 
 def register(sub) -> None:
@@ -48,11 +48,11 @@ def init_from_diffusers(src: Path, out: Path, overwrite: bool = False) -> Path:
     max_length = 77
     tok_cfg = src / "tokenizer" / "tokenizer_config.json"
     if tok_cfg.exists():
-        value = json.loads(tok_cfg.read_text()).get("model_max_length", 77)
+        value = read_json(tok_cfg, "tokenizer config").get("model_max_length", 77)
         max_length = int(value) if isinstance(value, (int, float)) and value < 100_000 else 77
     enc_cfg = src / "text_encoder" / "config.json"
     if enc_cfg.exists():
-        max_length = min(max_length, int(json.loads(enc_cfg.read_text()).get("max_position_embeddings", max_length)))
+        max_length = min(max_length, int(read_json(enc_cfg, "text encoder config").get("max_position_embeddings", max_length)))
     index = ModelIndex(
         text_encoders=[{"path": "text_encoder", "tokenizer": "tokenizer", "max_length": max_length}],
         description=f"initialised from the text-to-image model {src.name}; temporal layers untrained (identity)",

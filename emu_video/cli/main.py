@@ -14,8 +14,11 @@ COMMAND_MODULES = (
     "emu_video.cli.init",
     "emu_video.cli.generate",
     "emu_video.cli.train",
+    "emu_video.cli.curate",
     "emu_video.cli.shapes",
     "emu_video.cli.juice",
+    "emu_video.cli.evaluate",
+    "emu_video.cli.demo",
 )
 
 

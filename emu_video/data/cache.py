@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 from emu_video.data.datasets import PixelDataset, Skipped
 from emu_video.data.loader import _identity, _worker_init
 from emu_video.errors import UserError
+from emu_video.io.jsonfile import read_json
 
 CACHE_INDEX = "cache.json"
 NULL_FILE = "null.safetensors"
@@ -38,7 +39,7 @@ def read_cache_info(folder: str | os.PathLike) -> dict:
     path = Path(folder) / CACHE_INDEX
     if not path.exists():
         raise UserError(f"{folder} is not a training cache (no {CACHE_INDEX}); make one with `emu-video prepare-data`")
-    info = json.loads(path.read_text())
+    info = read_json(path, "cache index")
     if info.get("version") != CACHE_VERSION:
         raise UserError(f"{path} has cache format {info.get('version')}, this version reads {CACHE_VERSION}")
     return info

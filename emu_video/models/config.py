@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from emu_video.errors import UserError
+from emu_video.io.jsonfile import read_json
 
 
 @dataclass
@@ -118,10 +119,7 @@ class VideoUNetConfig:
         path = Path(path)
         if not path.exists():
             raise UserError(f"missing U-Net config: {path}")
-        try:
-            return cls.from_dict(json.loads(path.read_text()))
-        except json.JSONDecodeError as exc:
-            raise UserError(f"unreadable U-Net config {path}: {exc}") from exc
+        return cls.from_dict(read_json(path, "U-Net config"))
 
     @classmethod
     def from_diffusers(cls, d: dict[str, Any], **overrides) -> VideoUNetConfig:

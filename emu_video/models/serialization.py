@@ -9,7 +9,6 @@ needs the network's module (unet.py imports this one, not the reverse).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +18,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from emu_video.errors import UserError
+from emu_video.io.jsonfile import read_json
 from emu_video.models.config import VideoUNetConfig
 from emu_video.models.naming import is_clause_param, is_video_param
 
@@ -155,7 +155,7 @@ class PretrainedMixin:
         cfg_path = folder / CONFIG_NAME
         if not cfg_path.exists():
             raise UserError(f"no diffusers U-Net config at {cfg_path}")
-        config = VideoUNetConfig.from_diffusers(json.loads(cfg_path.read_text()), **config_overrides)
+        config = VideoUNetConfig.from_diffusers(read_json(cfg_path, "diffusers U-Net config"), **config_overrides)
         model = cls(config)
         sd = read_safetensors(_diffusers_weights(folder))
         load_weights(model, _cast(sd, torch.float32), str(folder), spatial_only=True)

@@ -28,6 +28,7 @@ from emu_video.diffusion import NoiseSchedule
 from emu_video.diffusion.guidance import PAPER_IMAGE_SCALE, PAPER_W_IMG, PAPER_W_TXT
 from emu_video.diffusion.samplers import DEFAULT_SAMPLER
 from emu_video.errors import UserError
+from emu_video.io.jsonfile import read_json
 
 INDEX_NAME = "model_index.json"
 PRIMARY_LAYOUT = "first_frame"  # the layout whose temporal weights are the U-Net's own
@@ -114,11 +115,7 @@ class ModelIndex:
         path = folder / INDEX_NAME
         if not path.exists():
             raise UserError(f"{folder} is not an emu-video model folder (no {INDEX_NAME})")
-        try:
-            d = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise UserError(f"unreadable {path}: {exc}") from exc
-        return cls.from_dict(d)
+        return cls.from_dict(read_json(path, "model index"))
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

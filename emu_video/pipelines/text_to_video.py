@@ -6,6 +6,9 @@ first frame), then the same interpolation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import torch
 
 from emu_video.diffusion.layouts import make_layout
@@ -32,10 +35,12 @@ class TextToVideoPipeline(Pipeline):
         interpolate: bool = True,
         direct: bool = False,
         return_first_frame: bool = False,
+        on_first_frame: Callable[[np.ndarray], None] | None = None,
         **sampling,
     ) -> VideoOutput:
         """A video for `prompt`: first frame, video, interpolation (with `direct`: no first frame).
-        `sampling`: see `Pipeline.prepare`."""
+        `on_first_frame(image)` gets the decoded first frame (H, W, 3) uint8 as soon as it exists, before the
+        video is made (e.g. to show it). `sampling`: see `Pipeline.prepare`."""
         c = self.components
         prompt, s = self.prepare(prompt, **sampling)
         interpolate = interpolate and c.has_layout("interpolation")
@@ -45,7 +50,10 @@ class TextToVideoPipeline(Pipeline):
         if direct:
             video = self.direct(prompt, num_frames, s)
         else:
-            image = self.text_to_image(prompt, guidance_scale=image_guidance, decode=return_first_frame, **steps)
+            image = self.text_to_image(prompt, guidance_scale=image_guidance,
+                                       decode=return_first_frame or on_first_frame is not None, **steps)
+            if on_first_frame is not None:
+                on_first_frame(image.image)
             video = self.image_to_video(None, prompt, image_latents=image.latents, num_frames=num_frames,
                                         w_img=s.w_img, w_txt=s.w_txt, decode=not interpolate, **steps)
         if interpolate:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import torch
 
 from emu_video.errors import UserError
+from emu_video.io.jsonfile import read_json
 from emu_video.models import VideoUNet, VideoUNetConfig, preset
 from emu_video.models.text_encoder import TextEncoder, resolve_text_encoder_path
 from emu_video.pipelines.model_index import INDEX_NAME, PRIMARY_LAYOUT, ModelIndex
@@ -72,7 +72,7 @@ def text_context_dims(specs: list[dict[str, Any]]) -> list[int]:
         path = resolve_text_encoder_path(spec) / "config.json"
         if not path.is_file():
             raise UserError(f"text encoder config not found: {path}")
-        d = json.loads(path.read_text())
+        d = read_json(path, "text encoder config")
         d = d.get("text_config", d) if "hidden_size" not in d and "d_model" not in d else d
         dims.append(int(d.get("hidden_size") or d.get("d_model")))
     return dims
@@ -82,7 +82,7 @@ def vae_latent_channels(vae_dir: Path) -> int:
     path = vae_dir / "config.json"
     if not path.is_file():
         raise UserError(f"no autoencoder at {vae_dir} (missing config.json); train one with the autoencoder stage")
-    return int(json.loads(path.read_text())["latent_channels"])
+    return int(read_json(path, "autoencoder config")["latent_channels"])
 
 
 def new_unet_config(cfg: TrainingConfig, src: ModelSource) -> VideoUNetConfig:

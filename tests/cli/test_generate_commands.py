@@ -114,7 +114,7 @@ def test_arguments_are_checked_before_the_model_runs(tmp_path, capsys, monkeypat
     """Every argument error is one line, before any model is loaded (the model folder given does not even exist)."""
     import emu_video.cli.generate as generate
 
-    monkeypatch.setattr(generate, "_components", lambda args: pytest.fail("the model was loaded"))
+    monkeypatch.setattr(generate, "load_components", lambda args: pytest.fail("the model was loaded"))
     m = ["--model", str(tmp_path / "no_model"), "--quiet"]
     for args, message in [
         (["generate", "x", "--w-txt", "nan"], "--w-txt must be a finite number"),
@@ -122,6 +122,7 @@ def test_arguments_are_checked_before_the_model_runs(tmp_path, capsys, monkeypat
         (["generate", "x", "--frames", "1"], "--frames must be at least 2"),
         (["generate", "   "], "the prompt is empty"),
         (["generate", "x", "--device", "foo"], "is not a torch device"),
+        (["generate", "x", "--threads", "0"], "--threads must be at least 1"),
     ]:
         assert main([*args, *m]) == 2, args
         assert message in _one_line_error(capsys)
@@ -152,6 +153,15 @@ def test_broken_model_folders_are_refused(tiny_model_dir, tmp_path, capsys):
     cfg.write_text(cfg.read_text().replace('"block_out_channels": [\n    32,', '"block_out_channels": [\n    16,'))
     assert main(["generate", "x", "--model", str(mismatched), "--quiet"]) == 2
     assert "do not fit" in _one_line_error(capsys)
+
+    for relative, content, message in [("model_index.json", b'{"unet": "\xb2', "not UTF-8 text"),
+                                       ("model_index.json", b"[1, 2]", "expected a JSON object"),
+                                       ("unet/config.json", b"{broken", "unreadable U-Net config")]:
+        folder = tmp_path / f"bad-{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(tiny_model_dir, folder)
+        (folder / relative).write_bytes(content)
+        assert main(["generate", "x", "--model", str(folder), "--quiet"]) == 2
+        assert message in _one_line_error(capsys)
 
 
 def test_help_explains_every_command(capsys):

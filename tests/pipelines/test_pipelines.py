@@ -133,6 +133,22 @@ def test_text_to_video_full_chain(components):
     assert base.frames.shape[0] == 8 and base.fps == 4.0
 
 
+def test_text_to_video_hands_over_the_first_frame_before_the_video(components):
+    events = []
+    out = TextToVideoPipeline(components)(
+        "a green ball rises", seed=7, num_frames=8, interpolate=False, return_first_frame=True, progress=False,
+        on_first_frame=lambda image: events.append(("first frame", image.copy())),
+        callback=lambda i, t, x: events.append(("step", x.ndim)),
+    )
+    kinds = [e[0] for e in events]
+    assert kinds.count("first frame") == 1
+    first = kinds.index("first frame")
+    # after every text-to-image step (4-d latents), before every video step (5-d latents)
+    assert all(e == ("step", 4) for e in events[:first]) and len(events[:first]) == 2
+    assert all(e == ("step", 5) for e in events[first + 1:]) and len(events[first + 1:]) == 2
+    assert np.array_equal(events[first][1], out.first_frame)
+
+
 def test_bad_arguments(components):
     with pytest.raises(UserError, match="steps"):
         TextToImagePipeline(components)("x", num_inference_steps=0, progress=False)
