@@ -97,7 +97,7 @@ def plot_win_rates(results: list[dict], out: Path, label: str = "") -> Path:
         ax.set_ylabel(f"win rate of {c['choice_label']} (%)", fontsize=8)
         ax.set_title(f"{c['key']}: {c['choice_label']} vs {c['baseline_label']}", fontsize=9)
         ax.legend(fontsize=7, loc="lower right")
-    fig.suptitle(f"Shapes World ablations: paired win rates, 95 % Wilson intervals (ties left out). {label}",
+    fig.suptitle(f"Shapes World ablations: paired win rates, 95 % Wilson intervals (ties left out)\n{label}",
                  fontsize=9)
     fig.tight_layout()
     out = Path(out)
