@@ -359,10 +359,14 @@ class Trainer:
 
     # Outputs ---------------------------------------------------------------------------------------------
     def export(self, model_dir: Path | None = None) -> Path:
-        """Write the model folder from the EMA weights (rank 0; every rank takes part in the gather)."""
+        """Write the model folder from the EMA weights (rank 0; every rank takes part in the gather); with LoRA
+        also the adapter, to OUTPUT/lora."""
         model_dir = model_dir or self.out / "model"
         weights = self._gather(self.ema.named_tensors())
         if self.par.is_main:
+            adapter = self.task.save_adapter(self.out / "lora", weights)
+            if adapter is not None:
+                log.info("wrote LoRA adapter %s", adapter)
             self.task.export(model_dir, weights)
             log.info("wrote model folder %s", model_dir)
         self.par.barrier()
