@@ -49,7 +49,9 @@ class DiffusionTask(Task):
         if cfg.model.lora_rank:
             m = cfg.model
             self.lora = lora_config(unet, m.lora_rank, m.lora_alpha, m.lora_target_layers(cfg.stage.kind))
-            add_adapter(unet, self.lora)
+            with torch.random.fork_rng(devices=[]):  # the adapters' random start is the same in every run
+                torch.manual_seed(cfg.train.seed)
+                add_adapter(unet, self.lora)
         else:
             self.select_trainable(unet)
         unet.enable_gradient_checkpointing(cfg.train.gradient_checkpointing)
