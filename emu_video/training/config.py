@@ -137,6 +137,9 @@ class ShapesSection:
 
 @dataclass
 class OptimSection:
+    # adamw | adamw8bit: AdamW with its two moments stored in 8 bits (bitsandbytes; pip install
+    # 'emu-video[lowmem]'): 2 bytes of optimizer state per trained weight instead of 8
+    optimizer: str = "adamw"
     lr: float = 1e-4
     warmup_steps: int = 1000
     weight_decay: float = 0.0
@@ -300,6 +303,9 @@ def _validate(c: TrainingConfig) -> None:
             raise UserError("train.cuda_graph records one micro-batch per step: set train.grad_accum=1")
         if c.train.cuda_graph_warmup < 1:
             raise UserError(f"train.cuda_graph_warmup must be at least 1, got {c.train.cuda_graph_warmup}")
+    _choice(c.optim.optimizer, ("adamw", "adamw8bit"), "optim.optimizer")
+    if c.optim.optimizer == "adamw8bit" and (c.train.cuda_graph or c.parallel.strategy == "fsdp"):
+        raise UserError("optim.optimizer=adamw8bit works without train.cuda_graph and without parallel.strategy=fsdp")
     _choice(c.train.export_dtype, ("float32", "bfloat16", "float16"), "train.export_dtype")
     _choice(c.parallel.strategy, ("auto", "single", "ddp", "fsdp"), "parallel.strategy")
     _choice(c.parallel.backend, ("auto", "nccl", "gloo"), "parallel.backend")
