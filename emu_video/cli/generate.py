@@ -31,6 +31,9 @@ def _common(p: argparse.ArgumentParser, guidance: bool = True) -> None:
         p.add_argument("--w-txt", type=float, default=None,
                        help=f"text guidance weight w_txt (default: the model's, {PAPER_W_TXT:g} in the paper)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default cpu)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads for torch (default: the processors that other work leaves free, measured while "
+                        "the model loads and after every sampler step; OMP_NUM_THREADS also sets it)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
                    help="weights and activations dtype (default float32)")
     p.add_argument("--optimize", action="store_true",
@@ -64,7 +67,8 @@ def register(sub) -> None:
     _common(g)
     g.add_argument("--image-guidance", type=float, default=None,
                    help="guidance scale of the first frame (default: the model's, 7.5 unless it sets another)")
-    g.add_argument("--interp-steps", type=int, default=None, help="DDIM steps of the interpolation model")
+    g.add_argument("--interp-steps", type=int, default=None, help="sampler steps of the interpolation model (default: the model's "
+                   "interpolation steps, whatever --steps says)")
     g.add_argument("--frames", type=int, default=None, help="frames of the base video before interpolation (default: the model's)")
     g.add_argument("--no-interpolate", action="store_true", help="stop at the base video (4 fps)")
     g.add_argument("--direct", action="store_true",
@@ -125,9 +129,9 @@ def _out_path(args, stem: str) -> Path:
     return out
 
 
-def _check_args(args) -> None:
+def check_args(args) -> None:
     """Everything about the arguments that can be wrong, refused before the model loads."""
-    for name in ("steps", "interp_steps"):
+    for name in ("steps", "interp_steps", "threads"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
@@ -144,17 +148,23 @@ def _check_args(args) -> None:
     try:
         import torch
 
-        torch.device(args.device)
+        if args.device is not None:
+            torch.device(args.device)
     except (RuntimeError, ValueError):
         raise UserError(f"--device {args.device!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from None
 
 
 def _sampling(args) -> dict:
     """The pipeline arguments every generating command shares (after checking every argument)."""
-    _check_args(args)
+    check_args(args)
     args.started = time.perf_counter()
+    args.governor = None
+    if args.device == "cpu":  # threads chosen by how busy other work keeps the processors, again at every step
+        from emu_video.cpu_threads import ThreadGovernor
+
+        args.governor = ThreadGovernor(args.threads, quiet=args.quiet)
     return {"seed": args.seed, "num_inference_steps": args.steps, "sampler": args.sampler, "w_img": args.w_img,
-            "w_txt": args.w_txt, "progress": not args.quiet}
+            "w_txt": args.w_txt, "progress": not args.quiet, "callback": args.governor}
 
 
 SHAPES_WORLD_NOTE = "warning: this model knows only Shapes World (coloured shapes that move; docs/shapes.md)"
@@ -206,6 +216,8 @@ def _components(args):
             raise UserError(f"--device {device}: no CUDA device is available here (use --device cpu)")
     lora = lora_specs(args.lora, args.lora_scale)
     components = EmuVideoComponents.from_pretrained(args.model, device=device, dtype=args.dtype, lora=lora)
+    if getattr(args, "governor", None) is not None:
+        args.governor.apply()
     if args.optimize:
         components.optimize_for_inference(tune_kernels=args.tune_kernels)
     return components

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import math
 import signal
 import sys
 from pathlib import Path
@@ -249,8 +250,8 @@ def cmd_serve(args) -> int:
     study = _open(args)
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port must be 0-65535, got {args.port}")
-    if args.lease_minutes <= 0:
-        raise UserError("--lease-minutes must be positive")
+    if not math.isfinite(args.lease_minutes) or args.lease_minutes <= 0:
+        raise UserError(f"--lease-minutes must be a positive number, got {args.lease_minutes}")
     server = make_server(study, args.host, args.port, args.lease_minutes * 60.0, args.quiet)
     try:
         loopback = ipaddress.ip_address(server.server_address[0]).is_loopback

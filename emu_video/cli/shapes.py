@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -105,8 +106,8 @@ def register(subparsers) -> None:
                    help="ddim, dpmpp-2m, euler or euler-ancestral (default: the model's, ddim)")
     e.add_argument("--direct", action="store_true",
                    help="evaluate the direct text-to-video layout (no first frame) instead of the factorized chain")
-    e.add_argument("--interp-steps", type=int, default=None, help="DDIM steps of the interpolation model "
-                   "(default: --steps, else the model's)")
+    e.add_argument("--interp-steps", type=int, default=None, help="sampler steps of the interpolation model "
+                   "(default: the model's interpolation steps, whatever --steps says)")
     e.add_argument("--w-img", type=float, default=None, help="video image guidance w_img (default: the model's)")
     e.add_argument("--w-txt", type=float, default=None, help="video text guidance w_txt (default: the model's)")
     e.add_argument("--image-guidance", type=float, default=None,
@@ -185,11 +186,18 @@ def _resolve_sets(values) -> list[str]:
 
 
 def _evaluate(args) -> int:
+    from emu_video.cli.generate import check_args
     from emu_video.shapes.evaluate import evaluate_sets, format_table
 
     names = _resolve_sets(args.sets)
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1, got {args.limit}")
+    check_args(args)  # steps, guidance weights, device: refused before the model loads
+    if args.out:
+        out = Path(args.out).resolve()
+        existing = next(p for p in (out, *out.parents) if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise UserError(f"cannot write into {args.out}: {existing} is not a writable folder")
     import numpy as np
 
     try:

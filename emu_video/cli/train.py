@@ -137,6 +137,9 @@ def _cache_config(args):
 def run_prepare(args) -> int:
     from emu_video.data.manifest import read_manifests, scan_folder, write_manifest
 
+    for name, least in (("per_shard", 1), ("batch_size", 1), ("workers", 0)):
+        if getattr(args, name) < least:
+            raise UserError(f"--{name.replace('_', '-')} must be at least {least}, got {getattr(args, name)}")
     did = False
     if args.folder:
         rows = scan_folder(args.folder, args.kind or "video", args.captions)

@@ -122,6 +122,7 @@ def test_arguments_are_checked_before_the_model_runs(tmp_path, capsys, monkeypat
         (["generate", "x", "--frames", "1"], "--frames must be at least 2"),
         (["generate", "   "], "the prompt is empty"),
         (["generate", "x", "--device", "foo"], "is not a torch device"),
+        (["generate", "x", "--threads", "0"], "--threads must be at least 1"),
     ]:
         assert main([*args, *m]) == 2, args
         assert message in _one_line_error(capsys)

@@ -130,3 +130,13 @@ def test_prepare_data_skips_a_sidecar_that_is_not_utf8(tmp_path, media_dir, caps
 
     paths = write_shards(read_manifest(_jsonl_with_a_bad_caption(tmp_path, media_dir)), tmp_path / "s2")
     assert len(ShardReader([str(p) for p in paths])) == 3
+
+
+def test_prepare_data_refuses_bad_counts_before_any_work(tmp_path, capsys):
+    from emu_video.cli.main import main
+
+    for args, message in [(["--per-shard", "0"], "--per-shard must be at least 1"),
+                          (["--batch-size", "0"], "--batch-size must be at least 1"),
+                          (["--workers", "-2"], "--workers must be at least 0")]:
+        assert main(["prepare-data", "--folder", str(tmp_path / "none"), *args]) == 2
+        assert message in capsys.readouterr().err

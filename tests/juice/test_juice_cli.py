@@ -174,3 +174,16 @@ def test_serve_command_in_its_own_process(inputs, capsys):
     assert proc.returncode == 0
     log = proc.stderr.read()
     assert "GET /api/r/.../next" in log and token not in log  # request log without tokens
+
+
+def test_serve_refuses_bad_numbers_before_serving(inputs, capsys):
+    tmp, a, b = inputs
+    root = tmp / "studies"
+    assert main(["juice", "create", "--name", "srv", "--root", str(root), "--a", str(a), "--b", str(b),
+                 "--prompts", str(tmp / "prompts.jsonl")]) == 0
+    capsys.readouterr()
+    for args, message in [(["--lease-minutes", "nan"], "--lease-minutes must be a positive number"),
+                          (["--lease-minutes", "-1"], "--lease-minutes must be a positive number"),
+                          (["--port", "70000"], "--port must be 0-65535")]:
+        assert main(["juice", "serve", "srv", "--root", str(root), *args]) == 2, args
+        assert message in capsys.readouterr().err

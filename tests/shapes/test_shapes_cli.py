@@ -112,6 +112,22 @@ def test_evaluate_command_with_a_pipeline(tmp_path, capsys, monkeypatch):
     assert main(["shapes", "evaluate", "--set", "eval-bogus"]) == 2
 
 
+def test_evaluate_refuses_bad_arguments_before_loading_the_model(tmp_path, capsys, monkeypatch):
+    def no_load(*args, **kwargs):
+        pytest.fail("the model was loaded")
+
+    monkeypatch.setattr(emu_video.pipelines.TextToVideoPipeline, "from_pretrained", no_load)
+    (tmp_path / "a_file").write_text("x")
+    for args, message in [(["--steps", "0"], "--steps must be at least 1"),
+                          (["--interp-steps", "-1"], "--interp-steps must be at least 1"),
+                          (["--w-txt", "nan"], "--w-txt must be a finite number"),
+                          (["--device", "foo"], "is not a torch device"),
+                          (["--out", str(tmp_path / "a_file" / "ev")], "not a writable folder")]:
+        assert main(["shapes", "evaluate", "--limit", "1", *args]) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
+
+
 def test_help_texts(capsys):
     for cmd in (["shapes"], ["shapes", "render"], ["shapes", "judge"], ["shapes", "make-dataset"],
                 ["shapes", "evaluate"]):
