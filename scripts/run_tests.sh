@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install --quiet --upgrade pip
 python3 -c "import torch" 2>/dev/null || python3 -m pip install --quiet torch==2.13.0
-python3 -m pip install --quiet -e ".[test,demo]"
+python3 -m pip install --quiet -e ".[test,demo,lora,lowmem]"
 # Reference implementation for the FVD tests. cd-fvd declares torchvision (which would pull another torch) but the
 # parts the tests import (its I3D, preprocessing and FeatureStats) need only torch, numpy, scipy, tqdm, requests.
 python3 -m pip install --quiet --no-deps "cd-fvd==0.1.1"

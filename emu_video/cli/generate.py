@@ -9,6 +9,7 @@ import re
 import time
 from pathlib import Path
 
+from emu_video.cli.lora import add_lora_arguments, lora_specs
 from emu_video.errors import UserError
 
 
@@ -44,6 +45,7 @@ def _common(p: argparse.ArgumentParser, guidance: bool = True) -> None:
                    help="with --optimize on a GPU: also tune the compiled Triton kernels (about 1%% faster U-Net "
                         "steps on the paper-size model; the first video then compiles for a very long time, over "
                         "20 minutes at 512px on one H100)")
+    add_lora_arguments(p)
     p.add_argument("--gif", action="store_true", help="also write a GIF next to the mp4")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -226,7 +228,8 @@ def load_components(args):
 
         if not torch.cuda.is_available():
             raise UserError(f"--device {device}: no CUDA device is available here (use --device cpu)")
-    components = EmuVideoComponents.from_pretrained(args.model, device=device, dtype=args.dtype)
+    lora = lora_specs(args.lora, args.lora_scale)
+    components = EmuVideoComponents.from_pretrained(args.model, device=device, dtype=args.dtype, lora=lora)
     if getattr(args, "governor", None) is not None:
         args.governor.apply()
     if args.optimize:

@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "emu_video.cli.describe",
     "emu_video.cli.init",
     "emu_video.cli.generate",
+    "emu_video.cli.lora",
     "emu_video.cli.train",
     "emu_video.cli.curate",
     "emu_video.cli.shapes",

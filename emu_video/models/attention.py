@@ -21,7 +21,9 @@ class Attention(nn.Module):
     """Multi-head attention via PyTorch SDPA (flash / memory-efficient kernels where available).
 
     `fast_path` (default on) computes q, k, v of self-attention in one GEMM (k, v of cross-attention in
-    one) from the concatenated weights; off, three separate projections (the reference maths).
+    one) from the concatenated weights; off, three separate projections (the reference maths). Projections
+    that are not plain Linear layers (a LoRA adapter wraps them while it trains) always run as their own
+    layers: the fused GEMM reads only the Linear weights and would leave the adapters out.
     """
 
     fast_path = True
@@ -38,8 +40,12 @@ class Attention(nn.Module):
         self.to_v = nn.Linear(context_dim, dim, bias=False)
         self.to_out = nn.ModuleList([nn.Linear(dim, dim, bias=out_bias), nn.Dropout(0.0)])
 
+    def fusable(self) -> bool:
+        """Whether q, k and v are plain Linear layers, whose weights the fused projection may concatenate."""
+        return type(self.to_q) is nn.Linear and type(self.to_k) is nn.Linear and type(self.to_v) is nn.Linear
+
     def _qkv(self, x: torch.Tensor, context: torch.Tensor | None):
-        if not self.fast_path:
+        if not self.fast_path or not self.fusable():
             context = x if context is None else context
             return self.to_q(x), self.to_k(context), self.to_v(context)
         if context is None:
@@ -82,7 +88,7 @@ class Attention(nn.Module):
         b, t, p, c = x.shape
         h = self.heads
         q = None
-        if self.fast_path and self.frames_kernel and frame_attention.supports(x, t, c // h):
+        if self.fast_path and self.frames_kernel and self.fusable() and frame_attention.supports(x, t, c // h):
             q, k, v = self._qkv(x, None)  # views of one projection: the kernel reads them where they lie
             if q.dtype in frame_attention.HALF:  # half precision, or float32 tokens under autocast
                 return self.to_out[1](self.to_out[0](frame_attention.frames_attention(q, k, v, h)))

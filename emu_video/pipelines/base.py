@@ -177,8 +177,9 @@ class Pipeline:
         self.components = components
 
     @classmethod
-    def from_pretrained(cls, model=None, device="cpu", dtype=None):
-        return cls(EmuVideoComponents.from_pretrained(model, device, dtype))
+    def from_pretrained(cls, model=None, device="cpu", dtype=None, lora=()):
+        """The pipeline of model folder `model`; `lora`: (adapter folder, scale) pairs merged into it."""
+        return cls(EmuVideoComponents.from_pretrained(model, device, dtype, lora=lora))
 
     def default(self, value, key: str):
         """`value`, or the model's default for `key` when it is None (0 stays 0 and is then refused)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +26,14 @@ from emu_video.diffusion import NoiseSchedule
 from emu_video.diffusion.layouts import Layout, layout_class
 from emu_video.errors import UserError
 from emu_video.models.autoencoder import FrameAutoencoder
+from emu_video.models.lora import Adapter
 from emu_video.models.serialization import (
     read_safetensors,
     with_identity_clause_weights,
 )
 from emu_video.models.text_encoder import TextEncoder
 from emu_video.models.unet import VideoUNet, is_video_param
+from emu_video.pipelines.adapters import load_adapters, merge_by_layout
 from emu_video.pipelines.model_index import (
     INDEX_NAME,
     INTERPOLATION_WEIGHTS,
@@ -106,7 +108,10 @@ class EmuVideoComponents:
 
     # Loading -------------------------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, model: str | Path | None = None, device="cpu", dtype=None) -> EmuVideoComponents:
+    def from_pretrained(cls, model: str | Path | None = None, device="cpu", dtype=None,
+                        lora: Sequence[tuple[str | Path, float]] = ()) -> EmuVideoComponents:
+        """The parts of model folder `model` (None: the packaged default model) on `device` in `dtype`, with
+        the LoRA adapters of `lora` ((folder, scale) pairs; see `merge_lora`) merged in."""
         folder = resolve_model_dir(model)
         dtype = parse_dtype(dtype)
         index = ModelIndex.load(folder)
@@ -122,7 +127,21 @@ class EmuVideoComponents:
                 raise UserError(f"{folder / rel} does not hold this U-Net's temporal weights "
                                 f"({len(set(weights) ^ expected)} names differ)")
             temporal[name] = weights
-        return cls(unet, vae, encoders, index, temporal, folder)
+        return cls(unet, vae, encoders, index, temporal, folder).merge_lora(lora)
+
+    def merge_lora(self, adapters: Sequence[tuple[str | Path | Adapter, float]]) -> EmuVideoComponents:
+        """Merge LoRA adapters ((adapter folder or `Adapter`, scale) pairs) into the weights of the layout
+        each was trained for (emu_video/pipelines/adapters.py). Merged, the U-Net has its plain layers: the
+        fast paths of `optimize_for_inference` (call it after this) run as without adapters."""
+        if not adapters:
+            return self
+        self._load_temporal(PRIMARY_LAYOUT)
+        others = {k: v for k, v in self.temporal_weights.items() if k != PRIMARY_LAYOUT}
+        updated = merge_by_layout(self.unet, others, load_adapters(adapters))
+        self.unet.eval().requires_grad_(False)
+        own = {k: v.clone() for k, v in self.unet.state_dict().items() if is_video_param(k)}
+        self.temporal_weights = {PRIMARY_LAYOUT: own, **updated}
+        return self
 
     # Properties ----------------------------------------------------------------------------------------
     @property

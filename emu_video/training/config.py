@@ -16,6 +16,7 @@ import tomllib
 
 from emu_video.diffusion.layouts import layout_names, make_layout
 from emu_video.errors import UserError
+from emu_video.pipelines.model_index import PRIMARY_LAYOUT
 from emu_video.shapes.datasets import (
     IMAGE_TWO_OBJECT_FRACTION,
     VIDEO_TWO_OBJECT_FRACTION,
@@ -61,6 +62,20 @@ class ModelSection:
     # N pooled clause embeddings and the temporal transformers a cross-attention to them. A model without
     # them gains the layers as identity, so training goes on from exactly what the model did.
     clause_tokens: int = -1
+    # LoRA (peft; pip install 'emu-video[lora]'): a rank >= 1 trains low-rank adapters on the Linear layers of
+    # the `lora_targets` transformers instead of the stage's own weights: auto (what the stage trains:
+    # temporal for video stages, spatial for text_to_image) | temporal | spatial | both. lora_alpha scales
+    # the update (alpha / rank); 0 means alpha = rank. The run writes OUTPUT/lora (the adapter, peft's
+    # layout) and OUTPUT/model (the adapter merged into the model).
+    lora_rank: int = 0
+    lora_alpha: float = 0.0
+    lora_targets: str = "auto"
+
+    def lora_target_layers(self, stage_kind: str) -> str:
+        """temporal | spatial | both: `lora_targets` with auto resolved for the stage."""
+        if self.lora_targets != "auto":
+            return self.lora_targets
+        return "spatial" if stage_kind == "text_to_image" else "temporal"
 
 
 @dataclass
@@ -127,6 +142,9 @@ class ShapesSection:
 
 @dataclass
 class OptimSection:
+    # adamw | adamw8bit: AdamW with its two moments stored in 8 bits (bitsandbytes; pip install
+    # 'emu-video[lowmem]'): 2 bytes of optimizer state per trained weight instead of 8
+    optimizer: str = "adamw"
     lr: float = 1e-4
     warmup_steps: int = 1000
     weight_decay: float = 0.0
@@ -290,6 +308,9 @@ def _validate(c: TrainingConfig) -> None:
             raise UserError("train.cuda_graph records one micro-batch per step: set train.grad_accum=1")
         if c.train.cuda_graph_warmup < 1:
             raise UserError(f"train.cuda_graph_warmup must be at least 1, got {c.train.cuda_graph_warmup}")
+    _choice(c.optim.optimizer, ("adamw", "adamw8bit"), "optim.optimizer")
+    if c.optim.optimizer == "adamw8bit" and (c.train.cuda_graph or c.parallel.strategy == "fsdp"):
+        raise UserError("optim.optimizer=adamw8bit works without train.cuda_graph and without parallel.strategy=fsdp")
     _choice(c.train.export_dtype, ("float32", "bfloat16", "float16"), "train.export_dtype")
     _choice(c.parallel.strategy, ("auto", "single", "ddp", "fsdp"), "parallel.strategy")
     _choice(c.parallel.backend, ("auto", "nccl", "gloo"), "parallel.backend")
@@ -302,6 +323,7 @@ def _validate(c: TrainingConfig) -> None:
     if c.model.train_spatial and c.stage.kind not in ("video", "first_frame"):
         raise UserError("model.train_spatial is for stage.kind = video (F's stage writes the whole U-Net; other "
                         f"layouts write temporal weights only), not {c.stage.kind}")
+    _validate_lora(c)
     if c.model.clause_tokens < -1:
         raise UserError(f"model.clause_tokens = {c.model.clause_tokens}: -1 (as the init model) or a count >= 0")
     if not c.train.output_dir:
@@ -379,6 +401,26 @@ def _validate(c: TrainingConfig) -> None:
         layout.check_frames(c.data.num_frames)
         if layout.noise_aug_max >= c.diffusion.num_train_timesteps:
             raise UserError("layout.noise_aug_max must be below diffusion.num_train_timesteps")
+
+
+def _validate_lora(c: TrainingConfig) -> None:
+    m = c.model
+    _choice(m.lora_targets, ("auto", "temporal", "spatial", "both"), "model.lora_targets")
+    if m.lora_rank < 0 or m.lora_alpha < 0:
+        raise UserError(f"model.lora_rank and model.lora_alpha must not be negative (0: no LoRA; alpha 0: = rank), "
+                        f"got {m.lora_rank} and {m.lora_alpha}")
+    if not m.lora_rank:
+        return
+    if c.stage.kind == "autoencoder":
+        raise UserError("LoRA (model.lora_rank) is for the diffusion stages, not the autoencoder")
+    targets = m.lora_target_layers(c.stage.kind)
+    if c.stage.kind == "text_to_image" and targets != "spatial":
+        raise UserError(f"model.lora_targets={targets}: a text_to_image stage runs without temporal layers; use "
+                        "spatial (or auto)")
+    layout = c.conditioning_layout()
+    if layout is not None and layout.name != PRIMARY_LAYOUT and targets != "temporal":
+        raise UserError(f"model.lora_targets={targets}: a {c.stage.kind} stage has its own temporal weights but shares "
+                        "the spatial ones with every other layout; use temporal (or auto)")
 
 
 # Loading ----------------------------------------------------------------------------------------------------

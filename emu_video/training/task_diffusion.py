@@ -1,6 +1,7 @@
 """The diffusion stages: text-to-image (spatial weights), and one task for every conditioning layout (image-to-
 video F, interpolation I, extension, direct, keyframes: temporal weights and the conditioning input channels;
-the spatial weights stay frozen). What differs between layouts lives in the layout object."""
+the spatial weights stay frozen), or instead LoRA adapters on either (model.lora_rank). What differs between
+layouts lives in the layout object."""
 
 from __future__ import annotations
 
@@ -16,7 +17,16 @@ from emu_video.diffusion import (
     diffusion_loss,
     training_target,
 )
-from emu_video.models import VideoUNet
+from emu_video.models import VideoUNet, is_video_param
+from emu_video.models.lora import (
+    LAYOUT_KEY,
+    TARGETS_KEY,
+    Adapter,
+    adapter_tensors,
+    add_adapter,
+    lora_config,
+    merge_adapters,
+)
 from emu_video.pipelines.model_index import PRIMARY_LAYOUT, layout_weights_file
 from emu_video.training.export import base_index, finish_index, staged_folder
 from emu_video.training.inputs import DiffusionInputs
@@ -35,7 +45,15 @@ class DiffusionTask(Task):
         super().__init__(cfg, device, autocast_dtype)
         self.src, self.inputs = src, inputs
         self.core = unet = load_unet(cfg, src)
-        self.select_trainable(unet)
+        self.lora = None  # the LoraConfig of the adapters this stage trains instead of its weights (model.lora_rank)
+        if cfg.model.lora_rank:
+            m = cfg.model
+            self.lora = lora_config(unet, m.lora_rank, m.lora_alpha, m.lora_target_layers(cfg.stage.kind))
+            with torch.random.fork_rng(devices=[]):  # the adapters' random start is the same in every run
+                torch.manual_seed(cfg.train.seed)
+                add_adapter(unet, self.lora)
+        else:
+            self.select_trainable(unet)
         unet.enable_gradient_checkpointing(cfg.train.gradient_checkpointing)
         if cfg.train.compile != "none":
             # Static shapes: each block shape gets its own compiled code, as in inference. Regions share one
@@ -93,9 +111,32 @@ class DiffusionTask(Task):
             out = self.net(sample, t, contexts, use_temporal=self.use_temporal)
         return diffusion_loss(out.float(), training_target(x0, noise, t, self.schedule, self.alphas))
 
+    # LoRA --------------------------------------------------------------------------------------------------
+    def adapter(self, weights: dict[str, torch.Tensor]) -> Adapter:
+        """The trained adapter (`weights`: its parameters by name, e.g. the EMA) with what it adapts."""
+        layout = self.cfg.conditioning_layout()
+        return Adapter(self.lora, adapter_tensors(self.core, weights),
+                       {LAYOUT_KEY: layout.name if layout is not None else "",
+                        TARGETS_KEY: self.cfg.model.lora_target_layers(self.cfg.stage.kind)})
+
+    def save_adapter(self, folder: Path, weights: dict[str, torch.Tensor]) -> Path | None:
+        if self.lora is None:
+            return None
+        with staged_folder(folder) as dst:
+            self.adapter(weights).save(dst)
+        return folder
+
+    def merged_weights(self, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Every U-Net weight with the adapter (`weights`) merged into the weights the stage started from."""
+        unet = merge_adapters(load_unet(self.cfg, self.src), [(self.adapter(weights), 1.0)])
+        return unet.state_dict()
+
     # Model folder -------------------------------------------------------------------------------------------
     def export(self, model_dir: Path, weights: dict[str, torch.Tensor]) -> None:
-        """A model folder whose U-Net holds `weights` (the other parts come from the model the stage began with)."""
+        """A model folder whose U-Net holds `weights` (the other parts come from the model the stage began with);
+        with LoRA, `weights` are the adapter's, merged first."""
+        if self.lora is not None:
+            weights = self.merged_weights(weights)
         with staged_folder(model_dir) as dst:
             index = base_index(self.src, dst, keep_unet=False)
             unet = load_unet(self.cfg, self.src)
@@ -179,6 +220,8 @@ class LayoutTask(DiffusionTask):
     def export(self, model_dir: Path, weights: dict[str, torch.Tensor]) -> None:
         if self.primary:
             return super().export(model_dir, weights)
+        if self.lora is not None:  # the adapter merged into this layout's temporal weights
+            weights = {k: v for k, v in self.merged_weights(weights).items() if is_video_param(k)}
         with staged_folder(model_dir) as dst:
             index = base_index(self.src, dst, keep_unet=True)
             path = dst / layout_weights_file(self.layout.name)

@@ -70,6 +70,10 @@ class Task:
         """Write the model folder with `weights` (full tensors of the trainable parameters). Rank 0 only."""
         raise NotImplementedError
 
+    def save_adapter(self, folder: Path, weights: dict[str, torch.Tensor]) -> Path | None:
+        """With LoRA: write the adapter (`weights`, its parameters by name) to `folder`; else nothing (None)."""
+        return None
+
     def sample(self, model_dir: Path, out_stem: Path, prompts: list[str], steps: int, seed: int) -> list[Path]:
         return []
 

@@ -43,11 +43,17 @@ def load_optimizer_tensors(optimizer: torch.optim.Optimizer, named: NamedParams,
         state = {}
         for key, value in entries.items():
             # 0-d entries (AdamW's step) stay on the CPU as plain AdamW keeps them, on the weight's device for
-            # fused or capturable AdamW; moments take the weight's layout.
-            if value.ndim == 0:
+            # fused or capturable AdamW; an integer one was a Python number (8-bit AdamW's step). Moments take
+            # the weight's layout; other state (8-bit AdamW's quantised moments, their code books and scales)
+            # keeps its own dtype.
+            if value.ndim == 0 and not value.is_floating_point():
+                state[key] = int(value.item())
+            elif value.ndim == 0:
                 state[key] = value.clone().to(p.device) if id(p) in on_device else value.clone()
-            else:
+            elif value.shape == p.shape and value.dtype == p.dtype:
                 state[key] = shard_like(value, p)
+            else:
+                state[key] = value.clone().to(p.device)
         optimizer.state[p] = state
 
 

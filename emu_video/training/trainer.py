@@ -75,11 +75,18 @@ def use_channels_last(setting: str, device: torch.device, strategy: str) -> bool
     return setting == "on"
 
 
-def build_optimizer(params, o, device: torch.device, strategy: str, recorded: bool) -> torch.optim.AdamW:
+def build_optimizer(params, o, device: torch.device, strategy: str, recorded: bool) -> torch.optim.Optimizer:
     """AdamW with the `[optim]` settings: one fused kernel for the whole update on GPUs (FSDP's sharded
     parameters keep the default). A recorded step needs it fused everywhere (it skips non-finite updates
-    on the device) and capturable (step counts on the device), with the learning rate in a tensor."""
+    on the device) and capturable (step counts on the device), with the learning rate in a tensor.
+    optim.optimizer=adamw8bit: bitsandbytes' AdamW with 8-bit moments (block-wise quantised)."""
     common = {"betas": tuple(o.betas), "eps": o.eps, "weight_decay": o.weight_decay}
+    if o.optimizer == "adamw8bit":
+        try:
+            import bitsandbytes
+        except ImportError:
+            raise UserError("optim.optimizer=adamw8bit needs bitsandbytes: pip install 'emu-video[lowmem]'") from None
+        return bitsandbytes.optim.AdamW8bit(params, lr=o.lr, **common)
     if recorded:
         return torch.optim.AdamW(params, lr=torch.tensor(o.lr, device=device), fused=True, capturable=True, **common)
     fused = device.type == "cuda" and strategy != "fsdp"
@@ -359,10 +366,14 @@ class Trainer:
 
     # Outputs ---------------------------------------------------------------------------------------------
     def export(self, model_dir: Path | None = None) -> Path:
-        """Write the model folder from the EMA weights (rank 0; every rank takes part in the gather)."""
+        """Write the model folder from the EMA weights (rank 0; every rank takes part in the gather); with LoRA
+        also the adapter, to OUTPUT/lora."""
         model_dir = model_dir or self.out / "model"
         weights = self._gather(self.ema.named_tensors())
         if self.par.is_main:
+            adapter = self.task.save_adapter(self.out / "lora", weights)
+            if adapter is not None:
+                log.info("wrote LoRA adapter %s", adapter)
             self.task.export(model_dir, weights)
             log.info("wrote model folder %s", model_dir)
         self.par.barrier()
