@@ -161,7 +161,11 @@ class Parallel:
             from torch.distributed.tensor import distribute_tensor
 
             return distribute_tensor(full.to(like.device, like.dtype), like.device_mesh, like.placements)
-        return full.to(like.device, like.dtype)
+        # With `like`'s strides too: fused AdamW on CUDA refuses moments laid out unlike their (channels-last)
+        # weights, and a checkpoint holds them contiguous.
+        out = torch.empty_like(like, memory_format=torch.preserve_format)
+        out.copy_(full)
+        return out
 
     def close(self) -> None:
         if self.distributed and dist.is_initialized():

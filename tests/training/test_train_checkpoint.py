@@ -101,3 +101,32 @@ def test_warmup_then_constant_and_ema():
     warm = EMA([("p", p)], decay=0.9999)
     assert warm.decay_at(0) == pytest.approx(0.1) and warm.decay_at(10**6) == 0.9999
     assert EMA([("p", p)], 0.9999, warmup=False).decay_at(0) == 0.9999
+
+
+def test_restored_moments_take_the_layout_of_channels_last_weights():
+    """Fused AdamW on CUDA refuses moments whose strides differ from their weights'; a checkpoint holds them
+    contiguous, so restoring must lay them out like the (channels-last) weights again."""
+    from emu_video.training.parallel import Parallel
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 4, 3).to(memory_format=torch.channels_last)
+    named = list(conv.named_parameters())
+    opt = torch.optim.AdamW(conv.parameters(), lr=1e-2)
+    x = torch.randn(2, 3, 6, 6).to(memory_format=torch.channels_last)
+    conv(x).square().mean().backward()
+    opt.step()
+    saved = {k: v.contiguous() for k, v in optimizer_tensors(opt, named, lambda t: t).items()}
+    assert not saved["weight::exp_avg"].is_contiguous(memory_format=torch.channels_last)
+
+    twin = torch.nn.Conv2d(3, 4, 3).to(memory_format=torch.channels_last)
+    twin.load_state_dict(conv.state_dict())
+    opt2 = torch.optim.AdamW(twin.parameters(), lr=1e-2)
+    load_optimizer_tensors(opt2, list(twin.named_parameters()), saved, Parallel.shard_like)
+    for key in ("exp_avg", "exp_avg_sq"):
+        assert opt2.state[twin.weight][key].stride() == twin.weight.stride()
+        assert torch.equal(opt2.state[twin.weight][key], opt.state[conv.weight][key])
+    for m, o in ((conv, opt), (twin, opt2)):
+        o.zero_grad()
+        m(x).square().mean().backward()
+        o.step()
+    assert all(torch.equal(a, b) for a, b in zip(conv.parameters(), twin.parameters()))
