@@ -49,6 +49,11 @@ def register(subparsers) -> None:
     p.add_argument("--out", type=Path, default=Path("evaluation.json"), metavar="REPORT.json",
                    help="JSON report (default evaluation.json); the plot goes next to it as REPORT.png")
     p.add_argument("--no-plot", action="store_true", help="do not write the PNG plot")
+    p.add_argument("--cache", type=Path, metavar="DIR", default=None,
+                   help="keep each folder's I3D features here and reuse them while the folder's files (names, sizes, "
+                        "modification times), the I3D file and --frames/--stride/--dtype stay the same (default: "
+                        "feature-cache/ next to the report)")
+    p.add_argument("--no-cache", action="store_true", help="compute every feature again and write no cache")
     p.set_defaults(func=_run)
 
 
@@ -71,7 +76,7 @@ def _run(args) -> int:
     settings = EvalSettings(
         metrics=parse_metrics(args.metrics), i3d=args.i3d, c3d=args.c3d, clip=args.clip, prompts=args.prompts,
         frames=args.frames, stride=args.stride, batch_size=args.batch_size, device=args.device, dtype=dtype,
-        limit=args.limit,
+        limit=args.limit, cache=None if args.no_cache else (args.cache or Path(args.out).parent / "feature-cache"),
     )
     report = evaluate(args.real, args.fake, settings)
     out = Path(args.out)
@@ -80,6 +85,8 @@ def _run(args) -> int:
     tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, out)
     print(format_table(report))
+    for folder, entry in report.get("feature_cache", {}).items():
+        print(f"I3D features of {folder}: {entry['status']} ({entry['file']})")
     print(f"report: {out}")
     if not args.no_plot:
         print(f"plot: {plot_report(report, out.with_suffix('.png'))}")

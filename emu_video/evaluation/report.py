@@ -56,7 +56,9 @@ class EvalSettings:
     fvd_size: int = 224
     is_splits: int = 10
     progress: bool = True
+    cache: Path | None = None  # folder of cached I3D features (feature_cache.py); None: always compute
     nets: dict = field(default_factory=dict)
+    cache_log: dict = field(default_factory=dict)  # folder -> {"file", "status": "reused" | "computed"}
 
 
 def _load_networks(s: EvalSettings, has_real: bool) -> None:
@@ -122,7 +124,7 @@ def evaluate_folder(folder: Path, s: EvalSettings, prompts: dict | None, is_real
         from emu_video.evaluation.prompts import prompt_for
 
         for p in tqdm(paths, desc=f"{folder.name}: per-video metrics", unit="video", disable=not s.progress):
-            per_video[p.name] = _per_video(p, s, prompt_for(prompts, p) if use_prompts else None)
+            per_video[p.relative_to(folder).as_posix()] = _per_video(p, s, prompt_for(prompts, p) if use_prompts else None)
         for key in ("flicker", "motion", "motion_vectors", "clipsim", "frame_consistency", "image_similarity",
                     "text_consistency"):
             if any(key in v for v in per_video.values()):
@@ -134,12 +136,9 @@ def evaluate_folder(folder: Path, s: EvalSettings, prompts: dict | None, is_real
             scores.update({f"judge_{k}": v for k, v in summary.items() if k != "num_clips"})
     extras = {}
     if "fvd" in s.metrics:
-        from emu_video.evaluation.detectors import i3d_preprocess
-        from emu_video.evaluation.features import extract
         from emu_video.evaluation.frechet import FeatureStats
 
-        feats = extract(paths, s.nets["i3d"], functools.partial(i3d_preprocess, size=s.fvd_size), s.frames,
-                        s.batch_size, s.stride, desc=f"{folder.name}: I3D", progress=s.progress)
+        feats = _i3d_features(folder, paths, s)
         extras["i3d"] = FeatureStats()
         extras["i3d"].add(feats)
     if "is" in s.metrics and not is_real:
@@ -152,6 +151,34 @@ def evaluate_folder(folder: Path, s: EvalSettings, prompts: dict | None, is_real
         scores["is"], scores["is_std"] = inception_score(probs, splits=s.is_splits)
     scores["per_video"] = per_video
     return scores, extras
+
+
+def _i3d_features(folder: Path, paths: list[Path], s: EvalSettings) -> np.ndarray:
+    """I3D features of `paths`, from the feature cache when its key (files, network, settings) is the same."""
+    from emu_video.evaluation.detectors import i3d_preprocess
+    from emu_video.evaluation.features import extract
+
+    def compute():
+        return extract(paths, s.nets["i3d"], functools.partial(i3d_preprocess, size=s.fvd_size), s.frames,
+                       s.batch_size, s.stride, desc=f"{folder.name}: I3D", progress=s.progress)
+
+    if s.cache is None:
+        return compute()
+    from emu_video.evaluation.feature_cache import FeatureCache, file_sha256, make_key
+
+    if "i3d_sha256" not in s.nets:
+        s.nets["i3d_sha256"] = file_sha256(s.i3d)
+    cache = FeatureCache(s.cache)
+    key = make_key(folder, paths, {"network": "i3d", "weights_sha256": s.nets["i3d_sha256"],
+                                   "format": s.nets["i3d"].kind, "frames": s.frames, "stride": s.stride,
+                                   "size": s.fvd_size, "dtype": str(s.dtype).removeprefix("torch.")})
+    feats = cache.load(folder, "i3d", key)
+    status = "reused"
+    if feats is None:
+        feats, status = compute(), "computed"
+        cache.save(folder, "i3d", key, feats)
+    s.cache_log[str(folder)] = {"file": str(cache.path_for(folder, "i3d")), "status": status}
+    return feats
 
 
 def evaluate(real: Path | None, fakes: list[Path], s: EvalSettings) -> dict:
@@ -184,6 +211,8 @@ def evaluate(real: Path | None, fakes: list[Path], s: EvalSettings) -> dict:
 
             scores["fvd"] = frechet_from_stats(real_extras["i3d"], extras["i3d"])
         report["folders"][name] = scores
+    if s.cache_log:
+        report["feature_cache"] = s.cache_log
     return report
 
 
