@@ -122,7 +122,12 @@ def _settings(args, plan: list[dict]) -> dict:
 
 
 def _run(args) -> int:
-    from emu_video.cli.generate import _sampling, domain_warnings, load_components, text_to_video_options
+    from emu_video.cli.generate import (
+        _sampling,
+        domain_warnings,
+        load_components,
+        text_to_video_options,
+    )
     from emu_video.evaluation.protocol_runner import (
         evaluate_command,
         parse_shard,

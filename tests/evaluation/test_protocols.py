@@ -104,7 +104,7 @@ def test_msrvtt_bad_files_name_the_file_and_the_expected_format(tmp_path):
 
 
 def test_shards_partition_the_limited_plan():
-    plan = vbench_plan(["p%d" % i for i in range(7)], samples_per_prompt=1)
+    plan = vbench_plan([f"p{i}" for i in range(7)], samples_per_prompt=1)
     for n in (1, 2, 3):
         parts = [select(plan, parse_shard(f"{i}/{n}"), limit=5) for i in range(n)]
         assert sorted(e["file"] for part in parts for e in part) == sorted(e["file"] for e in plan[:5])
