@@ -129,6 +129,8 @@ def _run(args) -> int:
         text_to_video_options,
     )
     from emu_video.evaluation.protocol_runner import (
+        check_folder,
+        check_settings,
         evaluate_command,
         parse_shard,
         pipeline_generator,
@@ -142,6 +144,10 @@ def _run(args) -> int:
     plan = args.plan(args)
     sampling = _sampling(args)  # checks every option before the model loads
     out = Path(args.out)
+    settings = _settings(args, plan)
+    check_folder(out, plan)
+    if out.is_dir():  # other settings in this folder: refused before the model loads (nothing written yet)
+        check_settings(out, settings, write=False)
     todo = pending(select(plan, shard, args.limit), out) if out.is_dir() else select(plan, shard, args.limit)
     generate = None
     if todo:
@@ -150,7 +156,7 @@ def _run(args) -> int:
         if warnings:
             print(warnings[0] + " (this protocol's prompts are of the open world)")
         generate = pipeline_generator(TextToVideoPipeline(components), sampling, text_to_video_options(args))
-    summary = run_plan(plan, out, generate, _settings(args, plan), shard=shard, limit=args.limit,
+    summary = run_plan(plan, out, generate, settings, shard=shard, limit=args.limit,
                        progress=not args.quiet, desc=f"{args.protocol} {shard[0]}/{shard[1]}")
     print(f"{out}: generated {summary.generated}, {summary.skipped} already there "
           f"({summary.shard_entries} of the plan's {summary.planned} in this shard); prompts: {summary.prompts}")

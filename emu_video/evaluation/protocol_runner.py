@@ -55,8 +55,24 @@ def select(plan: list[dict], shard: tuple[int, int] = (0, 1), limit: int | None 
     return [e for k, e in enumerate(plan) if k % n == i]
 
 
-def check_settings(folder: Path, settings: dict) -> None:
-    """Write `protocol.json`, or refuse when the folder holds videos made with other settings."""
+def check_folder(folder: Path, plan: list[dict]) -> None:
+    """Refuse an --out that is a file, and plans whose names collide or are too long for a file system."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"--out must be a folder: {folder} is a file")
+    seen = set()
+    for entry in plan:
+        name = entry["file"]
+        if name in seen:
+            raise UserError(f"the plan names {name} twice; every video needs its own file name")
+        seen.add(name)
+        if len(f".{name}.tmp".encode()) > 255:
+            raise UserError(f"the file name {name[:60]}... is over 255 bytes with its temporary suffix; "
+                            "shorten that prompt")
+
+
+def check_settings(folder: Path, settings: dict, write: bool = True) -> None:
+    """Refuse when the folder holds videos made with other settings; else (with `write`) record them in
+    `protocol.json`."""
     path = folder / SETTINGS_FILE
     if path.exists():
         try:
@@ -69,7 +85,8 @@ def check_settings(folder: Path, settings: dict) -> None:
             raise UserError(f"{folder} holds videos generated with other settings ({diff}). Use another --out, or "
                             f"delete {path} to mix them knowingly")
         return
-    _atomic_write(path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
+    if write:
+        _atomic_write(path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -92,12 +109,7 @@ def run_plan(plan: list[dict], folder, generate: Generator, settings: dict, shar
              limit: int | None = None, progress: bool = True, desc: str = "videos") -> RunSummary:
     """Generate this shard's missing videos of `plan` into `folder` (see the module doc)."""
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"--out must be a folder: {folder} is a file")
-    names = [e["file"] for e in plan]
-    if len(set(names)) != len(names):
-        dup = next(n for n in names if names.count(n) > 1)
-        raise UserError(f"the plan names {dup} twice; every video needs its own file name")
+    check_folder(folder, plan)
     folder.mkdir(parents=True, exist_ok=True)
     check_settings(folder, settings)
     full = plan[:limit] if limit else plan

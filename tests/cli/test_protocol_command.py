@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from emu_video.cli.main import main
 from emu_video.evaluation.prompts import load_prompts
@@ -20,7 +21,7 @@ def _ucf_tree(root):
     return root
 
 
-def test_ucf101_two_shards_resume_after_a_kill(tiny_model_dir, tmp_path, capsys, one_thread):
+def test_ucf101_two_shards_resume_after_a_kill(tiny_model_dir, tmp_path, capsys, monkeypatch, one_thread):
     ucf = _ucf_tree(tmp_path / "UCF-101")
     out = tmp_path / "ours"
     run = ["protocol", "ucf101", "--real", str(ucf), "--model", str(tiny_model_dir), "--out", str(out),
@@ -62,6 +63,10 @@ def test_ucf101_two_shards_resume_after_a_kill(tiny_model_dir, tmp_path, capsys,
     # Everything present: nothing to do (no model load); other settings into the same folder are refused.
     capsys.readouterr()
     assert main(run) == 0 and "generated 0, 4 already there" in capsys.readouterr().out
+    import emu_video.cli.generate
+
+    monkeypatch.setattr(emu_video.cli.generate, "load_components", lambda args: pytest.fail("the model was loaded"))
+    (out / "YoYo_0001.mp4").unlink()
     assert main(run + ["--steps", "3"]) == 2
     err = capsys.readouterr().err
     assert "other settings" in err and "steps: None there, 3 now" in err
@@ -104,6 +109,10 @@ def test_bad_input_is_one_line_before_any_model_loads(tmp_path, capsys):
         (["protocol", "msrvtt", "--annotations", str(tmp_path / "x.json"), "--shard", "2/2", *base], "0 <= I < N"),
     ]
     (tmp_path / "x.json").write_text("{}")
+    (tmp_path / "p2.txt").write_text("a cat\n")
+    (tmp_path / "file").write_text("")
+    cases.append((["protocol", "vbench", "--prompts", str(tmp_path / "p2.txt"), "--model", str(tmp_path),
+                   "--out", str(tmp_path / "file")], "must be a folder"))
     for argv, needle in cases:
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
