@@ -49,7 +49,7 @@ def test_second_run_reuses_and_any_change_recomputes(tmp_path, counted, capsys):
                      "--frames", "10", "--cache", str(cache), "--no-plot", "--out", str(tmp_path / out),
                      *extra]) == 0
         report = json.loads((tmp_path / out).read_text())
-        status = {os.path.basename(k): v["status"] for k, v in report.get("feature_cache", {}).items()}
+        status = {os.path.basename(v["folder"]): v["status"] for v in report.get("feature_cache", {}).values()}
         return report["folders"]["fake"]["fvd"], status, counted["clips"]
 
     fvd, status, clips = run()
