@@ -121,7 +121,11 @@ def _load_model(path: Path):
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise UserError(f"{path} has no config.json: expected {VIDEOMAE_SOURCES}")
-        from transformers import AutoConfig, VideoMAEForVideoClassification, VideoMAEModel
+        from transformers import (
+            AutoConfig,
+            VideoMAEForVideoClassification,
+            VideoMAEModel,
+        )
 
         config = AutoConfig.from_pretrained(path)
         if config.model_type != "videomae":

@@ -17,8 +17,8 @@ import torch
 
 from emu_video.cli.main import main
 from emu_video.errors import UserError
-from emu_video.evaluation.frechet import FeatureStats, frechet_from_stats
 from emu_video.evaluation.features import extract
+from emu_video.evaluation.frechet import FeatureStats, frechet_from_stats
 from emu_video.evaluation.videomae import load_videomae, videomae_preprocess
 from emu_video.evaluation.videos import list_videos, sample_clip
 from emu_video.io.video import write_video
