@@ -10,10 +10,11 @@ from emu_video.errors import UserError
 
 EPILOG = (
     "Weights are never downloaded: --i3d takes i3d_pretrained_400.pt (cd-fvd / TATS state dict) or StyleGAN-V's "
-    "i3d_torchscript.pt; --c3d takes StyleGAN-V's c3d_ucf101.pt; --clip a transformers CLIP folder such as "
+    "i3d_torchscript.pt; --videomae the VideoMAE-v2 vit_g_hybrid_pt_1200e_ssv2_ft.pth (cd-fvd's) or a transformers "
+    "VideoMAE folder; --c3d takes StyleGAN-V's c3d_ucf101.pt; --clip a transformers CLIP folder such as "
     "openai/clip-vit-base-patch32. Prompt files are JSON lines {\"file\": \"0001.mp4\", \"prompt\": \"...\"} "
     "(plus \"image\": \"cond.png\" for i2v). docs/evaluation.md lists where to get each file and the published "
-    "numbers to compare with. Example: emu-video evaluate --real ucf_real --fake ours --fake baseline "
+    "numbers to compare with. I3D and VideoMAE features are cached per folder (see --cache). Example: emu-video evaluate --real ucf_real --fake ours --fake baseline "
     "--metrics fvd,flicker,motion --i3d i3d_pretrained_400.pt --out report.json"
 )
 
