@@ -49,13 +49,13 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     p.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32",
                    help="network precision (default fp32; bf16 on CUDA for large sets)")
-    p.add_argument("--limit", type=int, help="use the first N videos of each folder (sorted by name)")
+    p.add_argument("--limit", type=int, help="use the first N videos of each folder (sorted by path; sub-folders included)")
     p.add_argument("--out", type=Path, default=Path("evaluation.json"), metavar="REPORT.json",
                    help="JSON report (default evaluation.json); the plot goes next to it as REPORT.png")
     p.add_argument("--no-plot", action="store_true", help="do not write the PNG plot")
     p.add_argument("--cache", type=Path, metavar="DIR", default=None,
                    help="keep each folder's I3D (and VideoMAE) features here and reuse them while the folder's files (names, sizes, "
-                        "modification times), the I3D file and --frames/--stride/--dtype stay the same (default: "
+                        "modification times), the network file and --frames/--stride/--dtype stay the same (default: "
                         "feature-cache/ next to the report)")
     p.add_argument("--no-cache", action="store_true", help="compute every feature again and write no cache")
     p.set_defaults(func=_run)
