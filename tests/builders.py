@@ -156,3 +156,22 @@ def write_tiny_clip(dst: Path, image_size: int = 32, seed: int = 0) -> Path:
     CLIPModel(cfg).save_pretrained(dst, safe_serialization=True)
     processor.save_pretrained(dst)
     return dst
+
+
+class TinyI3d(torch.nn.Module):
+    """Stands in for StyleGAN-V's i3d_torchscript.pt: same call signature, a few random convolutions."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv3d(3, 400, (2, 4, 4), stride=(2, 4, 4))
+
+    def forward(self, x: torch.Tensor, rescale: bool = False, resize: bool = False, return_features: bool = True):
+        return self.conv(torch.nn.functional.avg_pool3d(x, (1, 8, 8))).mean(dim=(2, 3, 4))
+
+
+def write_tiny_i3d(path: Path, seed: int = 0) -> Path:
+    """A tiny random `TinyI3d` saved as TorchScript, loadable by `emu-video evaluate --i3d`."""
+    torch.manual_seed(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.jit.script(TinyI3d()).save(str(path))
+    return path

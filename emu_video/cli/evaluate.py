@@ -10,10 +10,11 @@ from emu_video.errors import UserError
 
 EPILOG = (
     "Weights are never downloaded: --i3d takes i3d_pretrained_400.pt (cd-fvd / TATS state dict) or StyleGAN-V's "
-    "i3d_torchscript.pt; --c3d takes StyleGAN-V's c3d_ucf101.pt; --clip a transformers CLIP folder such as "
+    "i3d_torchscript.pt; --videomae the VideoMAE-v2 vit_g_hybrid_pt_1200e_ssv2_ft.pth (cd-fvd's) or a transformers "
+    "VideoMAE folder; --c3d takes StyleGAN-V's c3d_ucf101.pt; --clip a transformers CLIP folder such as "
     "openai/clip-vit-base-patch32. Prompt files are JSON lines {\"file\": \"0001.mp4\", \"prompt\": \"...\"} "
     "(plus \"image\": \"cond.png\" for i2v). docs/evaluation.md lists where to get each file and the published "
-    "numbers to compare with. Example: emu-video evaluate --real ucf_real --fake ours --fake baseline "
+    "numbers to compare with. I3D and VideoMAE features are cached per folder (see --cache). Example: emu-video evaluate --real ucf_real --fake ours --fake baseline "
     "--metrics fvd,flicker,motion --i3d i3d_pretrained_400.pt --out report.json"
 )
 
@@ -36,6 +37,9 @@ def register(subparsers) -> None:
                    help="comma-separated metrics (default: the weight-free flicker,motion,motion_vectors)")
     p.add_argument("--i3d", type=Path, metavar="FILE", help="I3D weights for FVD (i3d_pretrained_400.pt or "
                    "i3d_torchscript.pt)")
+    p.add_argument("--videomae", type=Path, metavar="PATH",
+                   help="VideoMAE weights for cdfvd: vit_g_hybrid_pt_1200e_ssv2_ft.pth (VideoMAE-v2 ViT-g, SSv2) or a "
+                        "transformers VideoMAE folder; clips must then be the model's 16 frames")
     p.add_argument("--c3d", type=Path, metavar="FILE", help="C3D UCF-101 TorchScript for IS (c3d_ucf101.pt)")
     p.add_argument("--clip", type=Path, metavar="DIR", help="transformers CLIP folder for clipsim/i2v")
     p.add_argument("--prompts", type=Path, metavar="FILE.jsonl", help="prompt per video file name")
@@ -45,10 +49,15 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     p.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32",
                    help="network precision (default fp32; bf16 on CUDA for large sets)")
-    p.add_argument("--limit", type=int, help="use the first N videos of each folder (sorted by name)")
+    p.add_argument("--limit", type=int, help="use the first N videos of each folder (sorted by path; sub-folders included)")
     p.add_argument("--out", type=Path, default=Path("evaluation.json"), metavar="REPORT.json",
                    help="JSON report (default evaluation.json); the plot goes next to it as REPORT.png")
     p.add_argument("--no-plot", action="store_true", help="do not write the PNG plot")
+    p.add_argument("--cache", type=Path, metavar="DIR", default=None,
+                   help="keep each folder's I3D (and VideoMAE) features here and reuse them while the folder's files (names, sizes, "
+                        "modification times), the network file and --frames/--stride/--dtype stay the same (default: "
+                        "feature-cache/ next to the report)")
+    p.add_argument("--no-cache", action="store_true", help="compute every feature again and write no cache")
     p.set_defaults(func=_run)
 
 
@@ -69,9 +78,9 @@ def _run(args) -> int:
         raise UserError(f"--device {args.device}: CUDA is not available on this machine")
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
     settings = EvalSettings(
-        metrics=parse_metrics(args.metrics), i3d=args.i3d, c3d=args.c3d, clip=args.clip, prompts=args.prompts,
+        metrics=parse_metrics(args.metrics), i3d=args.i3d, videomae=args.videomae, c3d=args.c3d, clip=args.clip, prompts=args.prompts,
         frames=args.frames, stride=args.stride, batch_size=args.batch_size, device=args.device, dtype=dtype,
-        limit=args.limit,
+        limit=args.limit, cache=None if args.no_cache else (args.cache or Path(args.out).parent / "feature-cache"),
     )
     report = evaluate(args.real, args.fake, settings)
     out = Path(args.out)
@@ -80,6 +89,9 @@ def _run(args) -> int:
     tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, out)
     print(format_table(report))
+    for entry in report.get("feature_cache", {}).values():
+        net = {"i3d": "I3D", "videomae": "VideoMAE"}[entry["network"]]
+        print(f"{net} features of {entry['folder']}: {entry['status']} ({entry['file']})")
     print(f"report: {out}")
     if not args.no_plot:
         print(f"plot: {plot_report(report, out.with_suffix('.png'))}")

@@ -13,12 +13,19 @@ from emu_video.cli.lora import add_lora_arguments, lora_specs
 from emu_video.errors import UserError
 
 
-def _common(p: argparse.ArgumentParser, guidance: bool = True) -> None:
+def _common(p: argparse.ArgumentParser, guidance: bool = True, one_video: bool = True) -> None:
+    """The options every generating command shares; `one_video=False` (the evaluation protocols, which write a
+    folder of videos) leaves out --out FILE and --gif and makes --seed the first of the plan's seeds."""
     p.add_argument("--model", metavar="DIR", default=None,
                    help="model folder (default: the model shipped with the package)")
-    p.add_argument("--out", metavar="FILE", default=None,
-                   help="output video (.mp4 H.264, or .gif); default: a name made from the prompt and seed")
-    p.add_argument("--seed", type=int, default=0, help="random seed; same seed and arguments give the same video (default 0)")
+    if one_video:
+        p.add_argument("--out", metavar="FILE", default=None,
+                       help="output video (.mp4 H.264, or .gif); default: a name made from the prompt and seed")
+        p.add_argument("--seed", type=int, default=0,
+                       help="random seed; same seed and arguments give the same video (default 0)")
+    else:
+        p.add_argument("--seed", type=int, default=0,
+                       help="first seed: the plan's i-th video uses SEED+i, so a rerun gives the same videos (default 0)")
     p.add_argument("--steps", type=int, default=None, help="sampler steps per stage (default: the model's)")
     p.add_argument("--sampler", default=None, choices=sampler_names(),
                    help="the sampler: ddim (the paper's), dpmpp-2m (DPM-Solver++ 2M: fewer steps for the same "
@@ -46,7 +53,8 @@ def _common(p: argparse.ArgumentParser, guidance: bool = True) -> None:
                         "steps on the paper-size model; the first video then compiles for a very long time, over "
                         "20 minutes at 512px on one H100)")
     add_lora_arguments(p)
-    p.add_argument("--gif", action="store_true", help="also write a GIF next to the mp4")
+    if one_video:
+        p.add_argument("--gif", action="store_true", help="also write a GIF next to the mp4")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -65,16 +73,7 @@ def register(sub) -> None:
     )
     g.add_argument("prompt", help='what the video shows, e.g. "a yellow triangle rises on a black background"')
     _common(g)
-    g.add_argument("--image-guidance", type=float, default=None,
-                   help="guidance scale of the first frame (default: the model's, 7.5 unless it sets another)")
-    g.add_argument("--interp-steps", type=int, default=None, help="sampler steps of the interpolation model (default: the model's "
-                   "interpolation steps, whatever --steps says)")
-    g.add_argument("--frames", type=int, default=None, help="frames of the base video before interpolation (default: the model's)")
-    g.add_argument("--no-interpolate", action="store_true", help="stop at the base video (4 fps)")
-    g.add_argument("--direct", action="store_true",
-                   help="the paper's 'direct' baseline: the video straight from the text, no first frame (uses the "
-                        "model folder's direct weights; a folder without them samples it with the image-to-video "
-                        "model, which learned the image-free case through condition dropout)")
+    add_text_to_video_options(g)
     g.add_argument("--save-first-frame", metavar="PNG", nargs="?", const="", default=None,
                    help="also save the generated first frame (default name: the video's with .png)")
     g.set_defaults(func=run_generate)
@@ -109,6 +108,26 @@ def register(sub) -> None:
     e.add_argument("--past", type=int, default=None, help="frames of the video to condition on (default: half the model's clip)")
     e.add_argument("--new", type=int, default=None, help="frames to generate (default: the rest of the model's clip)")
     e.set_defaults(func=run_extend)
+
+
+def add_text_to_video_options(g: argparse.ArgumentParser) -> None:
+    """The text-to-video pipeline's own options (shared by `generate` and `protocol`)."""
+    g.add_argument("--image-guidance", type=float, default=None,
+                   help="guidance scale of the first frame (default: the model's, 7.5 unless it sets another)")
+    g.add_argument("--interp-steps", type=int, default=None, help="sampler steps of the interpolation model (default: the model's "
+                   "interpolation steps, whatever --steps says)")
+    g.add_argument("--frames", type=int, default=None, help="frames of the base video before interpolation (default: the model's)")
+    g.add_argument("--no-interpolate", action="store_true", help="stop at the base video (4 fps)")
+    g.add_argument("--direct", action="store_true",
+                   help="the paper's 'direct' baseline: the video straight from the text, no first frame (uses the "
+                        "model folder's direct weights; a folder without them samples it with the image-to-video "
+                        "model, which learned the image-free case through condition dropout)")
+
+
+def text_to_video_options(args) -> dict:
+    """`TextToVideoPipeline` arguments from the options of `add_text_to_video_options`."""
+    return {"interpolation_steps": args.interp_steps, "image_guidance": args.image_guidance,
+            "num_frames": args.frames, "interpolate": not args.no_interpolate, "direct": args.direct}
 
 
 def slug(text: str) -> str:
@@ -262,9 +281,8 @@ def run_generate(args) -> int:
     components = load_components(args)
     _check_domain(components, args.prompt)
     video = TextToVideoPipeline(components)(
-        args.prompt, interpolation_steps=args.interp_steps, image_guidance=args.image_guidance,
-        num_frames=args.frames, interpolate=not args.no_interpolate, direct=args.direct,
-        return_first_frame=args.save_first_frame is not None and not args.direct, **kwargs,
+        args.prompt, return_first_frame=args.save_first_frame is not None and not args.direct,
+        **text_to_video_options(args), **kwargs,
     )
     _note_weights(video.info)
     _write(args, out, video.frames, video.fps)

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "emu_video.cli.shapes",
     "emu_video.cli.juice",
     "emu_video.cli.evaluate",
+    "emu_video.cli.protocol",
     "emu_video.cli.demo",
 )
 

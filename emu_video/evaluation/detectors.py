@@ -78,6 +78,8 @@ class VideoNet:
     device: torch.device
     dtype: torch.dtype
     min_frames: int = 1
+    exact_frames: int | None = None  # a network with fixed position embeddings takes clips of this length only
+    input_size: int | None = None  # frame side the network expects, where it fixes one
 
     @torch.no_grad()
     def features(self, batch: torch.Tensor) -> torch.Tensor:

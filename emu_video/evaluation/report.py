@@ -21,6 +21,7 @@ from emu_video.evaluation.prompts import PromptEntry, load_prompts
 
 METRICS = {
     "fvd": "Fréchet Video Distance on I3D Kinetics-400 features (needs --real and --i3d)",
+    "cdfvd": "content-debiased FVD on VideoMAE-v2 SSv2 features, as cd-fvd (needs --real and --videomae)",
     "is": "Inception Score with the UCF-101 C3D, 10 splits (needs --c3d)",
     "clipsim": "mean CLIP frame-to-prompt cosine, x1 (needs --clip and --prompts)",
     "i2v": "frame consistency, image similarity, text consistency x100 (needs --clip, --prompts with images)",
@@ -44,6 +45,7 @@ def parse_metrics(text: str) -> list[str]:
 class EvalSettings:
     metrics: list[str]
     i3d: Path | None = None
+    videomae: Path | None = None
     c3d: Path | None = None
     clip: Path | None = None
     prompts: Path | None = None
@@ -56,7 +58,9 @@ class EvalSettings:
     fvd_size: int = 224
     is_splits: int = 10
     progress: bool = True
+    cache: Path | None = None  # folder of cached I3D features (feature_cache.py); None: always compute
     nets: dict = field(default_factory=dict)
+    cache_log: dict = field(default_factory=dict)  # "network folder" -> {"network", "folder", "file", "status"}
 
 
 def _load_networks(s: EvalSettings, has_real: bool) -> None:
@@ -66,6 +70,12 @@ def _load_networks(s: EvalSettings, has_real: bool) -> None:
         if not has_real:
             raise UserError("fvd compares with real videos: pass --real DIR")
         s.nets["i3d"] = detectors.load_i3d(s.i3d, s.device, s.dtype)
+    if "cdfvd" in s.metrics:
+        if not has_real:
+            raise UserError("cdfvd compares with real videos: pass --real DIR")
+        from emu_video.evaluation.videomae import load_videomae
+
+        s.nets["videomae"] = load_videomae(s.videomae, s.device, s.dtype)
     if "is" in s.metrics:
         s.nets["c3d"] = detectors.load_c3d(s.c3d, s.device, s.dtype)
     if {"clipsim", "i2v"} & set(s.metrics):
@@ -122,7 +132,7 @@ def evaluate_folder(folder: Path, s: EvalSettings, prompts: dict | None, is_real
         from emu_video.evaluation.prompts import prompt_for
 
         for p in tqdm(paths, desc=f"{folder.name}: per-video metrics", unit="video", disable=not s.progress):
-            per_video[p.name] = _per_video(p, s, prompt_for(prompts, p) if use_prompts else None)
+            per_video[p.relative_to(folder).as_posix()] = _per_video(p, s, prompt_for(prompts, p) if use_prompts else None)
         for key in ("flicker", "motion", "motion_vectors", "clipsim", "frame_consistency", "image_similarity",
                     "text_consistency"):
             if any(key in v for v in per_video.values()):
@@ -133,15 +143,12 @@ def evaluate_folder(folder: Path, s: EvalSettings, prompts: dict | None, is_real
             summary = summarize_reports([v.pop("judge") for v in per_video.values()])
             scores.update({f"judge_{k}": v for k, v in summary.items() if k != "num_clips"})
     extras = {}
-    if "fvd" in s.metrics:
-        from emu_video.evaluation.detectors import i3d_preprocess
-        from emu_video.evaluation.features import extract
-        from emu_video.evaluation.frechet import FeatureStats
+    for metric, net in (("fvd", "i3d"), ("cdfvd", "videomae")):
+        if metric in s.metrics:
+            from emu_video.evaluation.frechet import FeatureStats
 
-        feats = extract(paths, s.nets["i3d"], functools.partial(i3d_preprocess, size=s.fvd_size), s.frames,
-                        s.batch_size, s.stride, desc=f"{folder.name}: I3D", progress=s.progress)
-        extras["i3d"] = FeatureStats()
-        extras["i3d"].add(feats)
+            extras[net] = FeatureStats()
+            extras[net].add(_features(folder, paths, s, net))
     if "is" in s.metrics and not is_real:
         from emu_video.evaluation.detectors import c3d_preprocess
         from emu_video.evaluation.features import extract
@@ -152,6 +159,51 @@ def evaluate_folder(folder: Path, s: EvalSettings, prompts: dict | None, is_real
         scores["is"], scores["is_std"] = inception_score(probs, splits=s.is_splits)
     scores["per_video"] = per_video
     return scores, extras
+
+
+def _features(folder: Path, paths: list[Path], s: EvalSettings, name: str) -> np.ndarray:
+    """The `name` network's ("i3d", "videomae") features of `paths`, from the feature cache when its key (files,
+    network file, settings) is the same."""
+    from emu_video.evaluation.features import extract
+
+    net = s.nets[name]
+    if name == "i3d":
+        from emu_video.evaluation.detectors import i3d_preprocess
+
+        size, prepare, label = s.fvd_size, i3d_preprocess, "I3D"
+    else:
+        from emu_video.evaluation.videomae import videomae_preprocess
+
+        size, prepare, label = net.input_size, videomae_preprocess, "VideoMAE"
+
+    def compute():
+        return extract(paths, net, functools.partial(prepare, size=size), s.frames, s.batch_size, s.stride,
+                       desc=f"{folder.name}: {label}", progress=s.progress)
+
+    if s.cache is None:
+        return compute()
+    from emu_video.evaluation.feature_cache import FeatureCache, file_sha256, make_key
+
+    digest = f"{name}_sha256"
+    if digest not in s.nets:
+        if name == "i3d":
+            s.nets[digest] = file_sha256(s.i3d)
+        else:
+            from emu_video.evaluation.videomae import weights_digest
+
+            s.nets[digest] = weights_digest(s.videomae)
+    cache = FeatureCache(s.cache)
+    key = make_key(folder, paths, {"network": name, "weights_sha256": s.nets[digest], "format": net.kind,
+                                   "frames": s.frames, "stride": s.stride, "size": size,
+                                   "dtype": str(s.dtype).removeprefix("torch.")})
+    feats = cache.load(folder, name, key)
+    status = "reused"
+    if feats is None:
+        feats, status = compute(), "computed"
+        cache.save(folder, name, key, feats)
+    s.cache_log[f"{name} {folder}"] = {"network": name, "folder": str(folder), "status": status,
+                                       "file": str(cache.path_for(folder, name))}
+    return feats
 
 
 def evaluate(real: Path | None, fakes: list[Path], s: EvalSettings) -> dict:
@@ -168,6 +220,7 @@ def evaluate(real: Path | None, fakes: list[Path], s: EvalSettings) -> dict:
             "metrics": s.metrics, "frames": s.frames, "stride": s.stride, "fvd_size": s.fvd_size,
             "is_splits": s.is_splits, "device": str(s.device), "dtype": str(s.dtype).removeprefix("torch."),
             "i3d": str(s.i3d) if s.i3d else None, "i3d_format": getattr(s.nets.get("i3d"), "kind", None),
+            "videomae": str(s.videomae) if s.videomae else None,
             "c3d": str(s.c3d) if s.c3d else None, "clip": str(s.clip) if s.clip else None,
             "prompts": str(s.prompts) if s.prompts else None, "real": str(real) if real else None,
             "fake": [str(f) for f in fakes],
@@ -183,7 +236,13 @@ def evaluate(real: Path | None, fakes: list[Path], s: EvalSettings) -> dict:
             from emu_video.evaluation.frechet import frechet_from_stats
 
             scores["fvd"] = frechet_from_stats(real_extras["i3d"], extras["i3d"])
+        if "cdfvd" in s.metrics:
+            from emu_video.evaluation.frechet import frechet_from_stats
+
+            scores["cdfvd"] = frechet_from_stats(real_extras["videomae"], extras["videomae"])
         report["folders"][name] = scores
+    if s.cache_log:
+        report["feature_cache"] = s.cache_log
     return report
 
 

@@ -18,11 +18,14 @@ from emu_video.io.video import VIDEO_SUFFIXES, read_video
 
 
 def list_videos(folder, limit: int | None = None) -> list[Path]:
-    """Video files directly inside `folder`, sorted by name (the first `limit` of them)."""
+    """Video files inside `folder` and its sub-folders (UCF-101's `Class/v_Class_g01_c01.avi`), sorted by their
+    path inside it (the first `limit` of them); hidden files and folders (a writer's temporary files) are left out."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"video folder not found: {folder}")
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith("."))
+    paths = sorted((p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()
+                    and not any(part.startswith(".") for part in p.relative_to(folder).parts)),
+                   key=lambda p: p.relative_to(folder).parts)
     if not paths:
         raise UserError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) in {folder}")
     return paths[:limit] if limit else paths

@@ -18,17 +18,6 @@ N = 10  # IS uses 10 splits
 FRAMES = range(0, 64, 4)  # 16 frames per clip
 
 
-class _TinyI3d(torch.nn.Module):
-    """Stands in for StyleGAN-V's i3d_torchscript.pt: same call signature, a few random convolutions."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv3d(3, 400, (2, 4, 4), stride=(2, 4, 4))
-
-    def forward(self, x: torch.Tensor, rescale: bool = False, resize: bool = False, return_features: bool = True):
-        return self.conv(torch.nn.functional.avg_pool3d(x, (1, 8, 8))).mean(dim=(2, 3, 4))
-
-
 class _TinyC3d(torch.nn.Module):
     """Stands in for StyleGAN-V's c3d_ucf101.pt: (B, 3, 16, H, W) in [0, 255] -> 101 class probabilities."""
 
@@ -55,8 +44,7 @@ def setup(tmp_path_factory):
         other = items[(i + 3) % N].prompt  # another prompt's clip: the judge must see the mismatch
         write_video(root / "bad" / name, render(scene_from_prompt(other, item.seed), FRAMES), 4)
     (root / "prompts.jsonl").write_text("\n".join(lines) + "\n")
-    torch.manual_seed(0)
-    torch.jit.script(_TinyI3d()).save(str(root / "i3d_torchscript.pt"))
+    builders.write_tiny_i3d(root / "i3d_torchscript.pt", seed=0)  # the C3D's weights follow from the same seed
     torch.jit.script(_TinyC3d()).save(str(root / "c3d_ucf101.pt"))
     builders.write_tiny_clip(root / "clip")
     return root
