@@ -35,7 +35,7 @@ def adapters(tiny_model_dir, tmp_path_factory):
 
 def _generate(tiny_model_dir, out, *extra):
     assert main(["generate", "a red circle moves left", "--model", str(tiny_model_dir), "--out", str(out),
-                 "--frames", "8", "--steps", "1", "--interp-steps", "1", "--quiet", *extra]) == 0
+                 "--frames", "8", "--steps", "1", "--interp-steps", "1", "--quiet", "--threads", "1", *extra]) == 0
     return read_video(out).frames
 
 
