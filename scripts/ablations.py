@@ -88,6 +88,13 @@ def cmd_evaluate(args) -> int:
     from emu_video.shapes.ablations import arm_model
 
     shard = tuple(int(x) for x in args.shard.split("/")) if args.shard else (0, 1)
+    # N shards run as N processes at once: each takes its share of the processors, not all of them (N
+    # processes of one thread per processor each would wait on each other at every step).
+    import torch
+
+    from emu_video.cpu_threads import allowed_cpus
+
+    torch.set_num_threads(args.threads or max(1, allowed_cpus() // shard[1]))
     items = eval_items(args.set or None, args.seeds, args.limit) if args.set else eval_items(
         seed_offsets=args.seeds, limit=args.limit)
     for comp in _comparisons(args.compare):
@@ -169,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--steps", type=int, help="sampling steps (default: the model's)")
     e.add_argument("--interp-steps", type=int, help="interpolation steps (default: the model's)")
     e.add_argument("--no-interpolation", action="store_true", help="judge the 16-frame clips (tests)")
+    e.add_argument("--threads", type=int, default=0, metavar="T",
+                   help="torch CPU threads of this process (default: the processors divided by the shards' N)")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=cmd_evaluate)
 
