@@ -138,6 +138,9 @@ class ShapesSection:
     # share of images that are first frames of clips, placed so their motions can play out and captioned
     # with those motions (the rest have motion-free captions)
     image_motion_captions: float = 0.0
+    # extension stages: the share of clips whose motions change after the layout's past frames, captioned
+    # with the new motions (the rest go on as they began)
+    motion_change: float = 0.0
 
 
 @dataclass
@@ -352,9 +355,13 @@ def _validate(c: TrainingConfig) -> None:
         raise UserError(f"train.ema_decay must be in [0, 1), got {c.train.ema_decay}")
     _choice(c.data.source, ("files", "shapes"), "data.source")
     sh = c.shapes
-    if not all(0 <= v <= 1 for v in (sh.video_two_objects, sh.image_two_objects, sh.image_motion_captions)):
-        raise UserError("shapes.video_two_objects, shapes.image_two_objects and shapes.image_motion_captions are "
-                        "shares: each must be in [0, 1]")
+    if not all(0 <= v <= 1 for v in (sh.video_two_objects, sh.image_two_objects, sh.image_motion_captions,
+                                     sh.motion_change)):
+        raise UserError("shapes.video_two_objects, shapes.image_two_objects, shapes.image_motion_captions and "
+                        "shapes.motion_change are shares: each must be in [0, 1]")
+    if sh.motion_change and (c.stage.kind != "extension" or c.data.source != "shapes"):
+        raise UserError("shapes.motion_change is for extension stages on Shapes World (data.source = 'shapes'), "
+                        f"not a {c.stage.kind} stage on {c.data.source!r} data")
     sources = [bool(c.data.manifest), bool(c.data.shards), bool(c.data.cache)]
     if c.data.source == "shapes":
         if any(sources):
