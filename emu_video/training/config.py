@@ -58,6 +58,10 @@ class ModelSection:
     # The video (F) stage trains the spatial (text-to-image) weights too (the paper's "all parameters
     # fine-tuned" ablation); by default they stay frozen.
     train_spatial: bool = False
+    # false: a layout stage leaves the clause attention layers (attn_clause, norm_clause) as F has them; its
+    # weights file then holds only what it trained and the model folder fills the rest from F's weights when
+    # it loads (1.8 MB less per layout file of the Shapes World model, in fp16).
+    train_clause_attention: bool = True
     # Clause tokens (VideoUNetConfig.clause_tokens): -1 keeps the init model's; N >= 0 gives the text encoders
     # N pooled clause embeddings and the temporal transformers a cross-attention to them. A model without
     # them gains the layers as identity, so training goes on from exactly what the model did.
