@@ -200,6 +200,17 @@ class EmuVideoComponents:
         raise UserError(f"this model folder has no weights for the {cls.name} layout (model_index.json layouts: "
                         f"{have}); train a {cls.name} stage")
 
+    def forget_layout(self, name: str) -> EmuVideoComponents:
+        """Sample layout `name` as a folder without its weights would (its fallback's), e.g. to measure what
+        training them changed. F's own weights (first_frame) cannot be forgotten."""
+        name = layout_class(name).name
+        if name == PRIMARY_LAYOUT:
+            raise UserError("the first_frame weights are the U-Net's own; they cannot be left out")
+        self._load_temporal(PRIMARY_LAYOUT)
+        self.index.layouts.pop(name, None)
+        self.temporal_weights.pop(name, None)
+        return self
+
     def layout_options(self, name: str) -> dict[str, Any]:
         """The options the folder's `name` weights were trained with (model_index.json), if it has them."""
         cls = layout_class(name)
