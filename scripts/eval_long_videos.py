@@ -75,12 +75,16 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def read_rows(paths) -> list[dict]:
-    rows = []
+    """The rows of every file, one per key (a row measured twice counts once: the later one)."""
+    rows = {}
     for path in paths:
         path = Path(path)
         if path.exists():
-            rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return rows
+            for line in path.read_text().splitlines():
+                if line.strip():
+                    row = json.loads(line)
+                    rows[_key(row)] = row
+    return list(rows.values())
 
 
 def _key(row: dict) -> tuple:
