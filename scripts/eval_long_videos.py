@@ -24,7 +24,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from emu_video.errors import UserError
@@ -142,7 +141,7 @@ def run_long(args, c, label: str, items, done: set, out, video_dir: Path | None)
             video = pipe.finish(chain, interpolate=not args.no_interpolate, interpolation_steps=args.interp_steps,
                                 segments=n)
             scores = judge_long_video(video.frames, video.fps, video.info["segments"])
-            row = {**base, "segments": n, "frames": int(len(video.frames)), "fps": video.fps,
+            row = {**base, "segments": n, "frames": len(video.frames), "fps": video.fps,
                    "seconds": round(time.perf_counter() - t0, 2), **scores}
             out.write(json.dumps(row) + "\n")
             out.flush()
@@ -174,7 +173,7 @@ def run_keyframes(args, c, label: str, items, done: set, out, video_dir: Path | 
         obj = scene.objects[0]
         start, end = obj.centres()[0], obj.centres()[last_frame]
         video = pipe(first, it.prompt, last_image=last, seed=it.seed, num_inference_steps=args.steps, progress=False)
-        row = {**base, "frames": int(len(video.frames)), "fps": video.fps,
+        row = {**base, "frames": len(video.frames), "fps": video.fps,
                **travel_check(video.frames, it.prompt, start, end, video.fps)}
         out.write(json.dumps(row) + "\n")
         out.flush()

@@ -73,7 +73,7 @@ def judge_long_video(frames: np.ndarray, fps: float, segments: Sequence[dict]) -
                  for a, b in zip(rgb, first_rgb)]
         kept = all(o["found"]["ok"] and o["color"]["ok"] and o["shape"]["ok"] for o in rep["objects"])
         motions = [o["motion"]["ok"] for o in rep["objects"] if o["motion"]["ok"] is not None]
-        rows.append({"prompt": seg["prompt"], "frames": int(len(clip)), "kept": bool(kept),
+        rows.append({"prompt": seg["prompt"], "frames": len(clip), "kept": bool(kept),
                      "motion_ok": [bool(m) for m in motions],
                      "detected": [(o["color"]["detected"], o["shape"]["detected"], o["motion"]["detected"])
                                   for o in rep["objects"]],
@@ -140,26 +140,28 @@ def _num(x: float | None) -> str:
 
 
 def summary_table(rows: Sequence[dict]) -> str:
-    """Markdown: one line per (model, anchor, segments) of long-video rows and per model of keyframes rows."""
+    """Markdown: one line per (model, weights, anchor, segments) of long-video rows and per (model, weights) of
+    keyframes rows."""
     out = []
     long_rows = [r for r in rows if r.get("check") == "long"]
     if long_rows:
-        out += ["| model | anchor | segments | frames | prompts | object kept (% segments) | kept to the end (% videos) "
-                "| motion (% segment-objects) | colour drift, last segment (RGB) | seam flicker | inner flicker |",
-                "|---|---|---|---|---|---|---|---|---|---|---|"]
+        out += [("| model | extension weights | anchor | segments | frames | prompts | object kept (% segments) "
+                 "| kept to the end (% videos) | motion (% segment-objects) | colour drift, last segment (RGB) "
+                 "| seam flicker | inner flicker |"),
+                "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         groups: dict[tuple, list[dict]] = {}
         for r in long_rows:
-            groups.setdefault((r["model"], r["anchor"], r["segments"]), []).append(r)
-        for (model, anchor, n), rs in sorted(groups.items()):
-            out.append(f"| {model} | {anchor} | {n} | {int(np.median([r['frames'] for r in rs]))} | {len(rs)} | "
+            groups.setdefault((r["model"], r["weights"], r["anchor"], r["segments"]), []).append(r)
+        for (model, weights, anchor, n), rs in sorted(groups.items()):
+            out.append(f"| {model} | {weights} | {anchor} | {n} | {int(np.median([r['frames'] for r in rs]))} | {len(rs)} | "
                        f"{_pct(_mean(r['kept_share'] for r in rs))} | {_pct(_mean(r['kept_all'] for r in rs))} | "
                        f"{_pct(_mean(r['motion_share'] for r in rs))} | "
                        f"{_num(_mean(r['last_color_drift'] for r in rs))} | "
                        f"{_num(_mean(r['seam_flicker'] for r in rs))} | {_num(_mean(r['inner_flicker'] for r in rs))} |")
     key_rows = [r for r in rows if r.get("check") == "keyframes"]
     if key_rows:
-        out += ["", "| model | keyframes weights | prompts | object kept (%) | motion (%) | ends at the given frames (%) "
-                "| travels first -> last (%) |", "|---|---|---|---|---|---|---|"]
+        out += ["", ("| model | keyframes weights | prompts | object kept (%) | motion (%) "
+                     "| ends at the given frames (%) | travels first -> last (%) |"), "|---|---|---|---|---|---|---|"]
         groups = {}
         for r in key_rows:
             groups.setdefault((r["model"], r["weights"]), []).append(r)

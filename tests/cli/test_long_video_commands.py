@@ -60,8 +60,8 @@ def test_eval_long_videos_script_writes_resumable_rows(tiny_model_dir, tmp_path,
     assert [s["prompt"] for s in two["per_segment"]] == [two["prompt"], two["prompt"].replace("left", "right")]
     assert two["weights"] == "first_frame" and two["seam_flicker"] is not None
     assert [r["weights"] for r in rows if r["check"] == "keyframes"] == ["first_frame"]
-    assert "| tiny | first | 2 |" in (tmp_path / "table.md").read_text()
+    assert "| tiny | first_frame | first | 2 |" in (tmp_path / "table.md").read_text()
     assert script.main(args) == 0  # everything done: nothing is generated again
     assert len(out.read_text().splitlines()) == len(rows)
     capsys.readouterr()
-    assert script.main(["--summarize", str(out)]) == 0 and "| tiny | first | 1 |" in capsys.readouterr().out
+    assert script.main(["--summarize", str(out)]) == 0 and "| tiny | first_frame | first | 1 |" in capsys.readouterr().out

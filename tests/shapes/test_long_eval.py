@@ -4,7 +4,12 @@ import numpy as np
 
 from emu_video.shapes.continuation import continued, render_continuation
 from emu_video.shapes.grammar import parse_prompt, scene_from_prompt
-from emu_video.shapes.long_eval import judge_long_video, segment_prompts, summary_table, travel_check
+from emu_video.shapes.long_eval import (
+    judge_long_video,
+    segment_prompts,
+    summary_table,
+    travel_check,
+)
 from emu_video.shapes.render import render
 
 PROMPT = "a red circle moves left on a black background"
@@ -75,6 +80,6 @@ def test_summary_table_has_one_line_per_setting():
     rows.append({"check": "keyframes", "model": "m", "weights": "keyframes", "kept": True, "motion_ok": True,
                  "ends_ok": False, "travels": False})
     table = summary_table(rows)
-    assert "| m | first | 2 | 113 | 1 | 100.0 | 100.0 | 100.0 |" in table
-    assert "| m | none | 2 | 113 | 2 |" in table
+    assert "| m | extension | first | 2 | 113 | 1 | 100.0 | 100.0 | 100.0 |" in table
+    assert "| m | extension | none | 2 | 113 | 2 |" in table
     assert "| m | keyframes | 1 | 100.0 | 100.0 | 0.0 | 0.0 |" in table

@@ -11,7 +11,12 @@ from safetensors import safe_open
 from train_helpers import run_stage
 
 from emu_video.models.naming import is_clause_param
-from emu_video.pipelines import EmuVideoComponents, ImageToVideoPipeline, LongVideoPipeline, ModelIndex
+from emu_video.pipelines import (
+    EmuVideoComponents,
+    ImageToVideoPipeline,
+    LongVideoPipeline,
+    ModelIndex,
+)
 from emu_video.pipelines.components import DEFAULT_MODEL_DIR
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "stages" / "shapes_world"
