@@ -174,7 +174,8 @@ def check_args(args) -> None:
     prompt = getattr(args, "prompt", None)
     if prompt is not None and not getattr(args, "prompt_optional", False) and not prompt.strip():
         raise UserError("the prompt is empty: say what the video shows")
-    for k, p in enumerate([*getattr(args, "prompts", []), *getattr(args, "then", [])]):
+    segments = getattr(args, "prompts", None) or ([prompt, *args.then] if getattr(args, "then", None) else [])
+    for k, p in enumerate(segments):
         if not p.strip():
             raise UserError(f"prompt {k + 1} is empty: say what happens in that segment")
     try:
@@ -399,6 +400,9 @@ def run_long_generate(args, kwargs: dict, out: Path) -> int:
 
     if args.direct:
         raise UserError("--then chains extensions of a first clip; it does not go with --direct")
+    if args.frames is not None or args.save_first_frame is not None:
+        raise UserError("with --then every segment is the model's clip; --frames and --save-first-frame are for a "
+                        "single clip")
     prompts = [args.prompt, *args.then]
     components = load_components(args)
     for prompt in prompts:

@@ -22,7 +22,12 @@ def test_generate_then_makes_one_long_interpolated_video(tiny_model_dir, tmp_pat
     assert "no extension weights; sampled with its first_frame weights" in text
     assert "4 past + 4 new frames each, anchor none" in text  # the tiny model's 8-frame clip, half of it past
     info = probe_video(out)
-    assert info["fps"] == 16.0 and info["frames"] == 65  # 8 + 4 + 4 frames at 4 fps, interpolated as any 16
+    assert info["fps"] == 16.0 and info["frames"] == 65
+    m = ["--model", str(tiny_model_dir), "--quiet"]
+    assert main(["generate", "a", "--then", "b", "--direct", *m]) == 2
+    assert main(["generate", "a", "--then", "b", "--frames", "8", *m]) == 2
+    assert main(["generate", "a", "--then", " ", *m]) == 2
+    assert "prompt 2 is empty" in capsys.readouterr().err  # 8 + 4 + 4 frames at 4 fps, interpolated as any 16
 
 
 def test_extend_times_and_one_prompt_per_segment(tiny_model_dir, tmp_path, capsys):
