@@ -363,9 +363,12 @@ def check_interpolation_input(pipe, src) -> None:
 def extension_note(src, video) -> str | None:
     """Say how the input was resampled when the model's frame rate is not the video's."""
     info = video.info
-    kept = info["segments"][0]["base_end"]
-    new = info["base_frames"] - kept
-    fps = info["base_fps"]
+    if "segments" in info:  # a chain (LongVideoPipeline): the given video is its first segment
+        kept, fps = info["segments"][0]["base_end"], info["base_fps"]
+        new = info["base_frames"] - kept
+    else:  # one extension (ExtendPipeline)
+        new, fps = info["num_new"], video.fps
+        kept = len(video.frames) - new
     if abs(src.fps - fps) > 1e-6:
         return (f"note: the model works at {fps:g} fps: the {src.num_frames} frames at {src.fps:g} fps became "
                 f"{kept} at {fps:g} fps, followed by {new} new ones")
