@@ -6,17 +6,22 @@
 # again, and it resumes where the last checkpoint left off. The finished model folder (fp16) is
 # runs/shapes_world/interpolation/model; use it with --model, or copy it over emu_video/default_model.
 # Extra arguments are passed to every `emu-video train` call (e.g. train.compile="blocks").
+#
+# STAGES="extension keyframes" trains only the long-video layouts on top of the shipped model (their configs
+# start from emu_video/default_model); their folder is runs/shapes_world/keyframes/model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUN_MINUTES=${RUN_MINUTES:-8}
-STAGES=(autoencoder text_to_image video_64 video_128 interpolation)
+read -r -a STAGES <<< "${STAGES:-autoencoder text_to_image video_64 video_128 interpolation}"
 declare -A MINUTES=(
     [autoencoder]=${MINUTES_AUTOENCODER:-8}
     [text_to_image]=${MINUTES_TEXT_TO_IMAGE:-30}
     [video_64]=${MINUTES_VIDEO_64:-6}
     [video_128]=${MINUTES_VIDEO_128:-40}
     [interpolation]=${MINUTES_INTERPOLATION:-18}
+    [extension]=${MINUTES_EXTENSION:-4}
+    [keyframes]=${MINUTES_KEYFRAMES:-4}
 )
 
 trained_minutes() {  # training minutes in the stage's latest checkpoint (0 when none)
@@ -50,4 +55,4 @@ for stage in "${STAGES[@]}"; do
         fi
     done
 done
-echo "model folder: runs/shapes_world/interpolation/model"
+echo "model folder: runs/shapes_world/${STAGES[-1]}/model"

@@ -76,6 +76,11 @@ def register(sub) -> None:
     add_text_to_video_options(g)
     g.add_argument("--save-first-frame", metavar="PNG", nargs="?", const="", default=None,
                    help="also save the generated first frame (default name: the video's with .png)")
+    g.add_argument("--then", metavar="PROMPT", action="append", default=[],
+                   help="a long video: after the first clip, one more segment (an extension of the video so far) "
+                        "for this prompt; repeat for more segments, e.g. --then \"a red circle moves left\" --then "
+                        "\"a red circle stays still\". The whole video is interpolated at the end.")
+    _long_video_arguments(g)
     g.set_defaults(func=run_generate)
 
     a = sub.add_parser("animate", help="image + prompt -> video (or two images: first and last frame)",
@@ -100,13 +105,24 @@ def register(sub) -> None:
     i.add_argument("--noise-t", type=int, default=None, help="noise augmentation of the conditioning frames (default 100)")
     i.set_defaults(func=run_interpolate, prompt_optional=True)
 
-    e = sub.add_parser("extend", help="video + future prompt -> the video continued",
-                       description="Continue a video: condition on its last frames and a new prompt, generate the next ones.")
+    e = sub.add_parser("extend", help="video + future prompt(s) -> the video continued, once or N times",
+                       description="Continue a video: condition on its last frames and a new prompt, generate the "
+                                   "next ones. With several prompts (or --times N) the extensions chain: each "
+                                   "segment continues the video so far. Uses the model folder's extension weights "
+                                   "(else the image-to-video model's, with a note).")
     e.add_argument("video")
-    e.add_argument("prompt", help="what happens next")
+    e.add_argument("prompts", nargs="+", metavar="prompt",
+                   help="what happens next; several prompts: one per segment, in order")
     _common(e)
-    e.add_argument("--past", type=int, default=None, help="frames of the video to condition on (default: half the model's clip)")
-    e.add_argument("--new", type=int, default=None, help="frames to generate (default: the rest of the model's clip)")
+    e.add_argument("--times", type=int, default=None, metavar="N",
+                   help="extend N times with the one prompt given (with several prompts: their count, the default)")
+    e.add_argument("--past", type=int, default=None,
+                   help="frames of the video to condition on (default: those the extension weights were trained "
+                        "with, else half the model's clip)")
+    e.add_argument("--new", type=int, default=None, help="frames each extension adds (default: the rest of the model's clip)")
+    e.add_argument("--interpolate", action="store_true",
+                   help="also run the interpolation model over the whole result (to 16 fps)")
+    _long_video_arguments(e)
     e.set_defaults(func=run_extend)
 
 
@@ -128,6 +144,15 @@ def text_to_video_options(args) -> dict:
     """`TextToVideoPipeline` arguments from the options of `add_text_to_video_options`."""
     return {"interpolation_steps": args.interp_steps, "image_guidance": args.image_guidance,
             "num_frames": args.frames, "interpolate": not args.no_interpolate, "direct": args.direct}
+
+
+def _long_video_arguments(p: argparse.ArgumentParser) -> None:
+    from emu_video.pipelines.long_video import ANCHORS, DEFAULT_ANCHOR
+
+    p.add_argument("--anchor", choices=ANCHORS, default=DEFAULT_ANCHOR,
+                   help="colour drift mitigation of chained segments: first = give every new segment's latents the "
+                        "per-channel mean and spread of the first segment's; none = as sampled "
+                        f"(default {DEFAULT_ANCHOR})")
 
 
 def slug(text: str) -> str:
@@ -161,9 +186,17 @@ def check_args(args) -> None:
     frames = getattr(args, "frames", None)
     if frames is not None and frames < 2:
         raise UserError(f"--frames must be at least 2, got {frames}")
+    for name in ("past", "new", "times"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise UserError(f"--{name} must be at least 1, got {value}")
     prompt = getattr(args, "prompt", None)
     if prompt is not None and not getattr(args, "prompt_optional", False) and not prompt.strip():
         raise UserError("the prompt is empty: say what the video shows")
+    segments = getattr(args, "prompts", None) or ([prompt, *args.then] if getattr(args, "then", None) else [])
+    for k, p in enumerate(segments):
+        if not p.strip():
+            raise UserError(f"prompt {k + 1} is empty: say what happens in that segment")
     try:
         import torch
 
@@ -278,6 +311,8 @@ def run_generate(args) -> int:
 
     kwargs = _sampling(args)
     out = _out_path(args, args.prompt)
+    if args.then:
+        return run_long_generate(args, kwargs, out)
     components = load_components(args)
     _check_domain(components, args.prompt)
     video = TextToVideoPipeline(components)(
@@ -345,27 +380,82 @@ def check_interpolation_input(pipe, src) -> None:
 
 def extension_note(src, video) -> str | None:
     """Say how the input was resampled when the model's frame rate is not the video's."""
-    new = video.info["num_new"]
-    if abs(src.fps - video.fps) > 1e-6:
-        return (f"note: the model works at {video.fps:g} fps: the {src.num_frames} frames at {src.fps:g} fps became "
-                f"{len(video.frames) - new} at {video.fps:g} fps, followed by {new} new ones")
+    info = video.info
+    if "segments" in info:  # a chain (LongVideoPipeline): the given video is its first segment
+        kept, fps = info["segments"][0]["base_end"], info["base_fps"]
+        new = info["base_frames"] - kept
+    else:  # one extension (ExtendPipeline)
+        new, fps = info["num_new"], video.fps
+        kept = len(video.frames) - new
+    if abs(src.fps - fps) > 1e-6:
+        return (f"note: the model works at {fps:g} fps: the {src.num_frames} frames at {src.fps:g} fps became "
+                f"{kept} at {fps:g} fps, followed by {new} new ones")
     return None
+
+
+def segment_prompts(prompts: list[str], times: int | None) -> list[str]:
+    """One prompt per segment: the prompts as given, or the one prompt `times` times."""
+    if times is None:
+        return list(prompts)
+    if len(prompts) == 1:
+        return list(prompts) * times
+    if times != len(prompts):
+        raise UserError(f"--times {times} with {len(prompts)} prompts: give one prompt to repeat, or one per segment")
+    return list(prompts)
+
+
+def _progress(args):
+    if args.quiet:
+        return None
+    return lambda k, n, prompt: print(f"segment {k}/{n}: {prompt}", flush=True)
+
+
+def _segments_note(info: dict, fps: float) -> str:
+    parts = [f"{seg['start'] / fps:.1f}-{seg['end'] / fps:.1f} s" for seg in info["segments"]]
+    return f"segments ({info['num_past']} past + {info['num_new']} new frames each, anchor {info['anchor']}): " + \
+        ", ".join(parts)
+
+
+def run_long_generate(args, kwargs: dict, out: Path) -> int:
+    from emu_video.pipelines import LongVideoPipeline
+
+    if args.direct:
+        raise UserError("--then chains extensions of a first clip; it does not go with --direct")
+    if args.frames is not None or args.save_first_frame is not None:
+        raise UserError("with --then every segment is the model's clip; --frames and --save-first-frame are for a "
+                        "single clip")
+    prompts = [args.prompt, *args.then]
+    components = load_components(args)
+    for prompt in prompts:
+        _check_domain(components, prompt)
+    video = LongVideoPipeline(components)(
+        prompts, interpolate=not args.no_interpolate, interpolation_steps=args.interp_steps,
+        image_guidance=args.image_guidance, anchor=args.anchor, on_segment=_progress(args), **kwargs)
+    _note_weights(video.info)
+    print(_segments_note(video.info, video.fps))
+    _write(args, out, video.frames, video.fps)
+    return _done(args)
 
 
 def run_extend(args) -> int:
     from emu_video.io.video import read_video
-    from emu_video.pipelines import ExtendPipeline
+    from emu_video.pipelines import LongVideoPipeline
 
     kwargs = _sampling(args)
+    prompts = segment_prompts(args.prompts, args.times)
     src = read_video(args.video)
-    out = _out_path(args, Path(args.video).stem + "-" + args.prompt)
+    out = _out_path(args, Path(args.video).stem + "-" + prompts[0])
     components = load_components(args)
-    _check_domain(components, args.prompt)
-    video = ExtendPipeline(components)(src.frames, args.prompt, fps=src.fps, num_past=args.past,
-                                       num_new=args.new, **kwargs)
+    for prompt in prompts:
+        _check_domain(components, prompt)
+    video = LongVideoPipeline(components)(
+        prompts, video=src.frames, fps=src.fps, num_past=args.past, num_new=args.new, anchor=args.anchor,
+        interpolate=args.interpolate, on_segment=_progress(args) if len(prompts) > 1 else None, **kwargs)
     _note_weights(video.info)
     note = extension_note(src, video)
     if note:
         print(note)
+    if len(prompts) > 1:
+        print(_segments_note(video.info, video.fps))
     _write(args, out, video.frames, video.fps)
     return _done(args)

@@ -120,9 +120,17 @@ class EmuVideoComponents:
         encoders = [TextEncoder.from_spec(spec, folder, device=device) for spec in index.text_encoders]
         expected = {k for k in unet.state_dict() if is_video_param(k)}
         temporal = {}
+        own = {k: v for k, v in unet.state_dict().items() if is_video_param(k)}
         for name, rel in index.weight_files().items():
             layout_class(name)  # an unknown layout name is an error, not a silently unused file
-            weights = with_identity_clause_weights(unet, read_safetensors(folder / rel))
+            weights = read_safetensors(folder / rel)
+            fill = index.layouts[name].get("fill_from")
+            if fill is not None:  # a file of only what its stage trained: the rest is F's
+                if fill != PRIMARY_LAYOUT:
+                    raise UserError(f"{INDEX_NAME}: layout {name} fills its weights from {fill!r}; only "
+                                    f"{PRIMARY_LAYOUT!r} (the U-Net's own) can")
+                weights = {**{k: v.clone() for k, v in own.items() if k not in weights}, **weights}
+            weights = with_identity_clause_weights(unet, weights)
             if set(weights) != expected:
                 raise UserError(f"{folder / rel} does not hold this U-Net's temporal weights "
                                 f"({len(set(weights) ^ expected)} names differ)")
@@ -191,6 +199,17 @@ class EmuVideoComponents:
         have = ", ".join(self.index.layouts) or "none"
         raise UserError(f"this model folder has no weights for the {cls.name} layout (model_index.json layouts: "
                         f"{have}); train a {cls.name} stage")
+
+    def forget_layout(self, name: str) -> EmuVideoComponents:
+        """Sample layout `name` as a folder without its weights would (its fallback's), e.g. to measure what
+        training them changed. F's own weights (first_frame) cannot be forgotten."""
+        name = layout_class(name).name
+        if name == PRIMARY_LAYOUT:
+            raise UserError("the first_frame weights are the U-Net's own; they cannot be left out")
+        self._load_temporal(PRIMARY_LAYOUT)
+        self.index.layouts.pop(name, None)
+        self.temporal_weights.pop(name, None)
+        return self
 
     def layout_options(self, name: str) -> dict[str, Any]:
         """The options the folder's `name` weights were trained with (model_index.json), if it has them."""

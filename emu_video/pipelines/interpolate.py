@@ -33,9 +33,12 @@ class InterpolatePipeline(Pipeline):
         fps: float = 4.0,
         noise_t: int | None = None,
         decode: bool = True,
+        repeat_tail: bool = False,
         **sampling,
     ) -> VideoOutput:
-        """`frames` (or `latents`), 8k of them, at 4x their frame rate. `sampling`: see `Pipeline.prepare`."""
+        """`frames` (or `latents`), 8k of them, at 4x their frame rate. With `repeat_tail`, any number of at
+        least 8 (the last frame repeated to the next multiple of 8, and what those repeats make cut off).
+        `sampling`: see `Pipeline.prepare`."""
         c = self.components
         prompt, s = self.prepare(prompt, **sampling)
         noise_t = int(self.default(noise_t, "interpolation_noise_t"))
@@ -43,8 +46,12 @@ class InterpolatePipeline(Pipeline):
         if latents is None:
             if frames is None:
                 raise UserError("give frames or latents to interpolate")
-            layout.windows(len(frames))
+            if not repeat_tail:
+                layout.windows(len(frames))
             latents = self.encode_frames(frames, s.height, s.width)
+        extra = -latents.shape[2] % layout.input_frames if repeat_tail else 0
+        if extra:
+            latents = torch.cat([latents, latents[:, :, -1:].expand(-1, -1, extra, -1, -1)], dim=2)
         plan = layout.windows(latents.shape[2])
         text = self.encode_prompt(prompt)
         pieces = []
@@ -55,5 +62,7 @@ class InterpolatePipeline(Pipeline):
                                          label=f"interpolation {w + 1}/{len(plan)}")
                 pieces.append(out[:, :, keep_from:keep_to])
         result = torch.cat(pieces, dim=2)
+        if extra:  # the frames made from the repeats (and between them) go
+            result = result[:, :, : result.shape[2] - layout.factor * extra]
         return VideoOutput(frames=self.decode(result) if decode else None, fps=float(fps) * layout.factor,
-                           latents=result, info={"windows": len(plan), "layout": layout.name})
+                           latents=result, info={"windows": len(plan), "layout": layout.name, "pad": layout.pad})

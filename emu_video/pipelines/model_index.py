@@ -6,13 +6,16 @@
       "layouts": {                                              one entry per layout the folder can sample
         "first_frame":   {"schedule": {...}},                   weights: the U-Net's own temporal layers (F)
         "interpolation": {"weights": "interpolation/temporal.safetensors", "schedule": {...},
-                          "options": {"input_frames": 8, "factor": 4, "pad": 4, "noise_aug_max": 250}}
+                          "options": {"input_frames": 8, "factor": 4, "pad": 4, "noise_aug_max": 250}},
+        "extension":     {"weights": "extension/temporal.safetensors", "schedule": {...},
+                          "options": {"past_frames": 4}, "fill_from": "first_frame"}
       },
       "defaults": {"steps": 10, "w_txt": 5.5, ...},              sampling defaults (see SAMPLING_DEFAULTS)
       "domain": "shapes_world"                                  optional: what the model knows, when narrow
     }
 
-A layout without an entry is sampled with the weights of its fallback layout (see `Layout.fallback`).
+A layout without an entry is sampled with the weights of its fallback layout (see `Layout.fallback`). A file
+whose entry has "fill_from" holds only the tensors its stage trained; the others are that layout's (F's).
 Folders written before layouts existed ("video_schedule", "interpolation", "interpolation_schedule") are read
 as the same entries.
 """
@@ -75,10 +78,12 @@ class ModelIndex:
 
     # Layout entries ------------------------------------------------------------------------------------
     def set_layout(self, name: str, schedule: dict[str, Any], weights: str | None = None,
-                   options: dict[str, Any] | None = None) -> None:
+                   options: dict[str, Any] | None = None, fill_from: str | None = None) -> None:
         entry: dict[str, Any] = {"schedule": dict(schedule)}
         if weights:
             entry["weights"] = weights
+        if fill_from:  # the weights file leaves out tensors that are this layout's (e.g. F's clause attention)
+            entry["fill_from"] = fill_from
         if options:
             entry["options"] = dict(options)
         self.layouts[name] = entry

@@ -58,6 +58,10 @@ class ModelSection:
     # The video (F) stage trains the spatial (text-to-image) weights too (the paper's "all parameters
     # fine-tuned" ablation); by default they stay frozen.
     train_spatial: bool = False
+    # false: a layout stage leaves the clause attention layers (attn_clause, norm_clause) as F has them; its
+    # weights file then holds only what it trained and the model folder fills the rest from F's weights when
+    # it loads (1.8 MB less per layout file of the Shapes World model, in fp16).
+    train_clause_attention: bool = True
     # Clause tokens (VideoUNetConfig.clause_tokens): -1 keeps the init model's; N >= 0 gives the text encoders
     # N pooled clause embeddings and the temporal transformers a cross-attention to them. A model without
     # them gains the layers as identity, so training goes on from exactly what the model did.
@@ -138,6 +142,9 @@ class ShapesSection:
     # share of images that are first frames of clips, placed so their motions can play out and captioned
     # with those motions (the rest have motion-free captions)
     image_motion_captions: float = 0.0
+    # extension stages: the share of clips whose motions change after the layout's past frames, captioned
+    # with the new motions (the rest go on as they began)
+    motion_change: float = 0.0
 
 
 @dataclass
@@ -352,9 +359,13 @@ def _validate(c: TrainingConfig) -> None:
         raise UserError(f"train.ema_decay must be in [0, 1), got {c.train.ema_decay}")
     _choice(c.data.source, ("files", "shapes"), "data.source")
     sh = c.shapes
-    if not all(0 <= v <= 1 for v in (sh.video_two_objects, sh.image_two_objects, sh.image_motion_captions)):
-        raise UserError("shapes.video_two_objects, shapes.image_two_objects and shapes.image_motion_captions are "
-                        "shares: each must be in [0, 1]")
+    if not all(0 <= v <= 1 for v in (sh.video_two_objects, sh.image_two_objects, sh.image_motion_captions,
+                                     sh.motion_change)):
+        raise UserError("shapes.video_two_objects, shapes.image_two_objects, shapes.image_motion_captions and "
+                        "shapes.motion_change are shares: each must be in [0, 1]")
+    if sh.motion_change and (c.stage.kind != "extension" or c.data.source != "shapes"):
+        raise UserError("shapes.motion_change is for extension stages on Shapes World (data.source = 'shapes'), "
+                        f"not a {c.stage.kind} stage on {c.data.source!r} data")
     sources = [bool(c.data.manifest), bool(c.data.shards), bool(c.data.cache)]
     if c.data.source == "shapes":
         if any(sources):

@@ -18,6 +18,7 @@ from emu_video.diffusion import (
     training_target,
 )
 from emu_video.models import VideoUNet, is_video_param
+from emu_video.models.naming import is_clause_param
 from emu_video.models.lora import (
     LAYOUT_KEY,
     TARGETS_KEY,
@@ -197,6 +198,17 @@ class LayoutTask(DiffusionTask):
 
     def select_trainable(self, unet: VideoUNet) -> None:
         unet.freeze_spatial(frozen=not self.cfg.model.train_spatial)
+        if not self.cfg.model.train_clause_attention:
+            for name, p in unet.video_named_parameters():
+                if is_clause_param(name):
+                    p.requires_grad_(False)
+
+    @property
+    def fill_from(self) -> str | None:
+        """The layout whose weights fill in what this stage's file leaves out (frozen clause attention)."""
+        if self.cfg.model.train_clause_attention or not self.core.config.clause_tokens:
+            return None
+        return PRIMARY_LAYOUT
 
     def condition_draws(self, x0, rng):
         return self.layout.training_draws(x0, lambda lo, hi: rng.randint(lo, hi).to(self.device),
@@ -211,7 +223,8 @@ class LayoutTask(DiffusionTask):
 
     def index_updates(self, index) -> None:
         weights = None if self.primary else layout_weights_file(self.layout.name)
-        index.set_layout(self.layout.name, self.schedule.to_dict(), weights, self.layout.options())
+        index.set_layout(self.layout.name, self.schedule.to_dict(), weights, self.layout.options(),
+                         fill_from=None if self.primary else self.fill_from)
         if self.primary:
             d = self.cfg.data
             index.defaults = {**index.defaults, "height": d.resolution, "width": d.resolution,

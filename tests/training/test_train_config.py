@@ -92,7 +92,8 @@ def test_repository_stage_configs_load():
 
     folder = Path(__file__).resolve().parents[2] / "configs" / "stages" / "shapes_world"
     files = sorted(folder.glob("*.toml"))
-    assert {f.stem for f in files} == {"autoencoder", "text_to_image", "video_64", "video_128", "interpolation"}
+    assert {f.stem for f in files} == {"autoencoder", "text_to_image", "video_64", "video_128", "interpolation",
+                                       "extension", "keyframes"}
     cfgs = {f.stem: load_config(str(f)) for f in files}
     assert (cfgs["video_64"].data.resolution, cfgs["video_64"].data.num_frames, cfgs["video_64"].data.fps) == (
         64, 16, 4.0)
@@ -100,6 +101,11 @@ def test_repository_stage_configs_load():
     assert (cfgs["interpolation"].data.num_frames, cfgs["interpolation"].data.fps) == (37, 16.0)
     assert all(c.train.max_file_mib <= 16 and 0 < c.train.max_minutes <= 10 for c in cfgs.values())
     assert cfgs["text_to_image"].shapes.image_motion_captions > 0
+    assert cfgs["extension"].conditioning_layout().positions(16) == [0, 1, 2, 3]
+    assert cfgs["keyframes"].conditioning_layout().positions(16) == [0, 15]
+    assert cfgs["extension"].shapes.motion_change == 0.5 and cfgs["keyframes"].shapes.motion_change == 0
+    with pytest.raises(UserError, match="motion_change is for extension stages"):
+        load_config(str(folder / "keyframes.toml"), ["shapes.motion_change=0.5"])
     from emu_video.training.data_setup import pixel_dataset
 
     for stage, share in (("text_to_image", cfgs["text_to_image"].shapes.image_two_objects),

@@ -50,3 +50,16 @@ class InterpolationLayout(Layout):
             raise UserError(f"interpolation takes a multiple of {self.input_frames} frames "
                             f"({self.input_frames} -> {self.clip_frames}, ...); got {num_inputs}")
         return stitch_plan(num_inputs, self.input_frames, self.factor, self.pad)
+
+    def output_positions(self, num_inputs: int) -> list[int]:
+        """Where each input frame (and, last, the end) lands in the stitched output of `num_inputs` frames
+        (padded with repeats of the last to a multiple of `input_frames`, as interpolating with a repeated
+        tail does): input i -> the output frame it became, or the first frame after it that was kept."""
+        padded = num_inputs + (-num_inputs % self.input_frames)
+        positions, offset = [], 0
+        for start, keep_from, keep_to in self.windows(padded):
+            for j in range(start, start + self.input_frames):
+                local = self.pad + self.factor * (j - start)
+                positions.append(offset + min(max(local, keep_from), keep_to) - keep_from)
+            offset += keep_to - keep_from
+        return positions[:num_inputs] + [offset - self.factor * (padded - num_inputs)]
