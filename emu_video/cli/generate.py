@@ -193,7 +193,9 @@ def check_args(args) -> None:
     prompt = getattr(args, "prompt", None)
     if prompt is not None and not getattr(args, "prompt_optional", False) and not prompt.strip():
         raise UserError("the prompt is empty: say what the video shows")
-    segments = getattr(args, "prompts", None) or ([prompt, *args.then] if getattr(args, "then", None) else [])
+    segments = getattr(args, "prompts", None)  # extend's prompts (protocol's --prompts is a file)
+    if not isinstance(segments, list):
+        segments = [prompt, *args.then] if getattr(args, "then", None) else []
     for k, p in enumerate(segments):
         if not p.strip():
             raise UserError(f"prompt {k + 1} is empty: say what happens in that segment")
