@@ -18,7 +18,6 @@ from emu_video.diffusion import (
     training_target,
 )
 from emu_video.models import VideoUNet, is_video_param
-from emu_video.models.naming import is_clause_param
 from emu_video.models.lora import (
     LAYOUT_KEY,
     TARGETS_KEY,
@@ -28,6 +27,7 @@ from emu_video.models.lora import (
     lora_config,
     merge_adapters,
 )
+from emu_video.models.naming import is_clause_param
 from emu_video.pipelines.model_index import PRIMARY_LAYOUT, layout_weights_file
 from emu_video.training.export import base_index, finish_index, staged_folder
 from emu_video.training.inputs import DiffusionInputs

@@ -27,17 +27,15 @@ def test_anchor_statistics_gives_each_channel_the_reference_mean_and_spread():
 def test_chained_segments_and_their_places_in_the_video(components):
     pipe = LongVideoPipeline(components)
     seen = []
-    kw = {"seed": 1, "num_past": 2, "num_new": 6, "progress": False}
+    kw = {"seed": 1, "num_past": 2, "num_new": 6, "progress": False, "num_inference_steps": 1}
     out = pipe(PROMPTS, first_image=np.full((16, 16, 3), 90, np.uint8), interpolate=False, anchor="none",
                on_segment=lambda k, n, p: seen.append((k, n, p)), **kw)
     assert seen == [(1, 3, PROMPTS[0]), (2, 3, PROMPTS[1]), (3, 3, PROMPTS[2])]
     assert out.fps == 4.0 and out.frames.shape == (8 + 6 + 6, 16, 16, 3)  # the tiny model's clip is 8 frames
     assert [(s["start"], s["end"]) for s in out.info["segments"]] == [(0, 8), (8, 14), (14, 20)]
     assert out.info["weights"] == "first_frame"  # no extension weights in this folder: F's
-    again = pipe(PROMPTS, first_image=np.full((16, 16, 3), 90, np.uint8), interpolate=False, anchor="none", **kw)
-    assert np.array_equal(again.frames, out.frames)
     anchored = pipe(PROMPTS, first_image=np.full((16, 16, 3), 90, np.uint8), interpolate=False, anchor="first", **kw)
-    assert torch.equal(anchored.latents[:, :, :8], out.latents[:, :, :8])  # segment 1 is not touched
+    assert torch.equal(anchored.latents[:, :, :8], out.latents[:, :, :8])  # same seed; segment 1 is not touched
     assert not torch.equal(anchored.latents[:, :, 8:], out.latents[:, :, 8:])
     ref, later = anchored.latents[:, :, :8], anchored.latents[:, :, 8:14]
     torch.testing.assert_close(later.mean((2, 3, 4)), ref.mean((2, 3, 4)), atol=1e-4, rtol=1e-4)
@@ -73,7 +71,7 @@ def test_interpolation_of_any_length_repeats_the_tail_and_cuts_it_off(components
 
 def test_long_video_interpolated_in_one_pass(components):
     out = LongVideoPipeline(components)(PROMPTS[:2], first_image=np.full((16, 16, 3), 90, np.uint8), seed=0,
-                                        num_past=4, progress=False)
+                                        num_past=4, num_inference_steps=1, interpolation_steps=1, progress=False)
     assert out.fps == 16.0 and out.info["base_frames"] == 12
     segs = out.info["segments"]
     assert segs[0]["start"] == 0 and segs[-1]["end"] == out.frames.shape[0] and segs[0]["end"] == segs[1]["start"]
