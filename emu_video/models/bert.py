@@ -25,27 +25,35 @@ __all__ = ["BertEncoder", "WordPieceTokenizer", "load_bert"]
 
 
 class WordPieceTokenizer:
-    """`tokenizer(texts, padding="max_length" | "longest", max_length=N, truncation=True, return_tensors="pt")`
-    -> {"input_ids", "attention_mask"} (B, L) LongTensors: the call the text encoder makes of a transformers
-    tokenizer, on the `tokenizers` library."""
+    """The calls the text encoder makes of a transformers tokenizer, on the `tokenizers` library:
+    `tokenizer(texts, padding="max_length" | "longest" | False, max_length=N, truncation=True,
+    return_tensors="pt")` -> {"input_ids", "attention_mask"} ((B, L) LongTensors; lists without
+    `return_tensors`, unbatched for a single string), and `convert_ids_to_tokens`."""
 
     def __init__(self, tokenizer, pad_id: int, pad_token: str):
         self.tokenizer = tokenizer
         self.pad_id = int(pad_id)
         self.pad_token = pad_token
 
-    def __call__(self, texts, padding="max_length", max_length=512, truncation=True, return_tensors="pt"):
+    def __call__(self, texts, padding=False, max_length=None, truncation=False, return_tensors=None):
         tok = self.tokenizer
         tok.no_padding()
         tok.no_truncation()
-        if truncation:
+        if truncation and max_length is not None:
             tok.enable_truncation(max_length=int(max_length))
-        length = int(max_length) if padding == "max_length" else None
-        tok.enable_padding(pad_id=self.pad_id, pad_token=self.pad_token, length=length)
-        encodings = tok.encode_batch(list(texts))
-        ids = torch.tensor([e.ids for e in encodings], dtype=torch.long)
-        mask = torch.tensor([e.attention_mask for e in encodings], dtype=torch.long)
-        return {"input_ids": ids, "attention_mask": mask}
+        if padding in (True, "longest", "max_length"):
+            length = int(max_length) if padding == "max_length" and max_length is not None else None
+            tok.enable_padding(pad_id=self.pad_id, pad_token=self.pad_token, length=length)
+        single = isinstance(texts, str)
+        encodings = tok.encode_batch([texts] if single else list(texts))
+        ids = [e.ids for e in encodings]
+        mask = [e.attention_mask for e in encodings]
+        if return_tensors == "pt":
+            return {"input_ids": torch.tensor(ids, dtype=torch.long), "attention_mask": torch.tensor(mask, dtype=torch.long)}
+        return {"input_ids": ids[0], "attention_mask": mask[0]} if single else {"input_ids": ids, "attention_mask": mask}
+
+    def convert_ids_to_tokens(self, ids) -> list[str]:
+        return [self.tokenizer.id_to_token(int(i)) for i in ids]
 
 
 class _Layer(nn.Module):

@@ -150,7 +150,8 @@ class TextEncoder(torch.nn.Module):
 
     def _encode(self, texts: list[str], padding: str) -> tuple[torch.Tensor, torch.Tensor]:
         device = next(self.model.parameters()).device
-        batch = self.tokenizer(texts, padding=padding, max_length=self.max_length, truncation=True, return_tensors="pt")
+        batch = self.tokenizer(texts, padding=padding, max_length=self.max_length, truncation=True,
+                               return_tensors="pt")
         mask = batch.get("attention_mask")
         mask = torch.ones_like(batch["input_ids"]) if mask is None else mask
         kwargs = {"input_ids": batch["input_ids"].to(device)}
