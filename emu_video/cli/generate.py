@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import re
@@ -254,10 +255,12 @@ def load_components(args):
         if not torch.cuda.is_available():
             raise UserError(f"--device {device}: no CUDA device is available here (use --device cpu)")
     lora = lora_specs(args.lora, args.lora_scale)
-    components = EmuVideoComponents.from_pretrained(args.model, device=device, dtype=args.dtype, lora=lora)
-    if getattr(args, "governor", None) is not None:
-        args.governor.apply()
-    components.quantize(getattr(args, "quantize", "none"))
+    governor = getattr(args, "governor", None)
+    with governor.loading() if governor is not None else contextlib.nullcontext():
+        components = EmuVideoComponents.from_pretrained(args.model, device=device, dtype=args.dtype, lora=lora)
+        components.quantize(getattr(args, "quantize", "none"))
+    if governor is not None:
+        governor.apply()
     if args.optimize:
         components.optimize_for_inference(tune_kernels=args.tune_kernels)
     return components
