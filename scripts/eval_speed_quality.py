@@ -4,6 +4,7 @@ the judge scores each clip, and a Markdown table sets the faithful rates against
 
     python scripts/eval_speed_quality.py --device cuda --limit 40 --out speed-quality.json --markdown speed-quality.md
     python scripts/eval_speed_quality.py --limit 4 --candidates defaults,trunc06 --out /tmp/q.json   # a CPU smoke run
+    python scripts/eval_speed_quality.py --out speed-quality.json --report-only                      # the table again
 
 A candidate is a name and pipeline settings: `--candidate NAME=key=value,key=value` adds one (keys: steps,
 interp_steps, sampler, cfg_truncation, cfg_truncation_keep, cache_interval, image_guidance, w_img, w_txt, dtype,
@@ -161,7 +162,16 @@ def main() -> int:
     ap.add_argument("--out", type=Path, required=True, help="JSON results (resumed when it exists)")
     ap.add_argument("--markdown", type=Path, default=None, help="also write the table here")
     ap.add_argument("--fresh", action="store_true", help="ignore an existing --out and start over")
+    ap.add_argument("--report-only", action="store_true",
+                    help="print (and write) the table of what --out holds, generating nothing")
     args = ap.parse_args()
+    if args.report_only:
+        data = json.loads(args.out.read_text())
+        table = markdown(data["results"], data.get("reference", args.reference), args.tolerance)
+        print(table)
+        if args.markdown:
+            args.markdown.write_text(table + "\n")
+        return 0
 
     chosen = {}
     for name in filter(None, args.candidates.split(",")):
