@@ -162,6 +162,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, required=True, help="JSON results (resumed when it exists)")
     ap.add_argument("--markdown", type=Path, default=None, help="also write the table here")
     ap.add_argument("--fresh", action="store_true", help="ignore an existing --out and start over")
+    ap.add_argument("--budget-s", type=float, default=None,
+                    help="start no new (candidate, set) after this many seconds; run again to resume")
     ap.add_argument("--report-only", action="store_true",
                     help="print (and write) the table of what --out holds, generating nothing")
     args = ap.parse_args()
@@ -188,6 +190,7 @@ def main() -> int:
     import torch
 
     loader = Loader(args.model, args.device, args.threads)
+    started = time.perf_counter()
     for name, settings in chosen.items():
         entry = data["results"].setdefault(name, {"settings": settings, "sets": {}})
         if entry.get("settings") != settings:  # settings changed since the saved run: start this one over
@@ -198,6 +201,9 @@ def main() -> int:
         for set_name in sets:
             if set_name in entry["sets"] and entry["sets"][set_name].get("num_clips") == args.limit:
                 continue
+            if args.budget_s is not None and time.perf_counter() - started > args.budget_s:
+                print(f"time budget spent: {name} {set_name} and later ones left for the next run", flush=True)
+                break
             pipe = loader.get(settings)
             t0 = time.perf_counter()
             scores = run_set(pipe, set_name, settings, args.limit, sync)
