@@ -10,6 +10,7 @@ step, and use the processors left free, at least one. `--threads N` or `OMP_NUM_
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -136,6 +137,25 @@ class ThreadGovernor:
         self.threads = self.fixed[0] if self.fixed else self.cpus
         self.fewest = self.threads
         self.probe = CpuLoadProbe.start()
+
+    @contextlib.contextmanager
+    def loading(self):
+        """One thread while the model loads, unless the user chose a count: loading is copies of tensors
+        (float16 files cast to float32, weights copied into the network), which gain little from threads and
+        lose a lot when another program keeps a processor busy: a thread that waits for a descheduled
+        sibling at every copy made the default model's load take 3 s instead of 0.4 s on a busy 2-core
+        machine (benchmarks/cpu_demo.py). `apply` sets the governed count afterwards."""
+        import torch
+
+        if self.fixed is not None:
+            yield
+            return
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
 
     def apply(self) -> int:
         """Set the thread count now (after loading the model: the first measurement)."""

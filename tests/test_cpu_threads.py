@@ -111,3 +111,20 @@ def test_governor_follows_other_work_and_respects_the_user(monkeypatch, capsys):
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)
+
+
+def test_loading_runs_on_one_thread_unless_the_user_chose():
+    import torch
+
+    from emu_video.cpu_threads import ThreadGovernor
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with ThreadGovernor(None, quiet=True).loading():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with ThreadGovernor(2, quiet=True).loading():
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

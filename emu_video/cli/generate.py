@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import re
@@ -52,6 +53,19 @@ def _common(p: argparse.ArgumentParser, guidance: bool = True, one_video: bool =
                    help="with --optimize on a GPU: also tune the compiled Triton kernels (about 1%% faster U-Net "
                         "steps on the paper-size model; the first video then compiles for a very long time, over "
                         "20 minutes at 512px on one H100)")
+    speed = p.add_argument_group("speed levers (each off by default unless the model folder's defaults set it)")
+    speed.add_argument("--cfg-truncation", type=float, default=None, metavar="F",
+                       help="CFG truncation: only the first F (0 to 1) of each stage's steps run every guidance pass; "
+                            "the rest run fewer (see --cfg-truncation-keep). 0.6: the last 40%% of the steps. "
+                            "1 (default): off")
+    speed.add_argument("--cfg-truncation-keep", default=None, choices=["cond", "text"],
+                       help="what the truncated steps keep: cond (the fully conditioned pass alone: 1 U-Net pass "
+                            "instead of 3) or text (text guidance without the unconditional pass: 2 instead of 3)")
+    speed.add_argument("--cache-interval", type=int, default=None, metavar="N",
+                       help="step caching: a full U-Net pass every N steps; the steps between reuse its deep "
+                            "features and run only the first level (1, the default: off)")
+    speed.add_argument("--quantize", default="none", choices=["none", "int8"],
+                       help="int8: dynamic int8 quantisation of the U-Net's spatial linear layers (CPU only)")
     add_lora_arguments(p)
     if one_video:
         p.add_argument("--gif", action="store_true", help="also write a GIF next to the mp4")
@@ -183,6 +197,16 @@ def check_args(args) -> None:
         value = getattr(args, name, None)
         if value is not None and not math.isfinite(value):
             raise UserError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
+    truncation = getattr(args, "cfg_truncation", None)
+    if truncation is not None and not (math.isfinite(truncation) and 0.0 <= truncation <= 1.0):
+        raise UserError(f"--cfg-truncation is a share of the steps, from 0 to 1; got {truncation}")
+    interval = getattr(args, "cache_interval", None)
+    if interval is not None and interval < 1:
+        raise UserError(f"--cache-interval must be at least 1 (1: no caching), got {interval}")
+    if getattr(args, "quantize", "none") != "none" and str(getattr(args, "device", "cpu")) != "cpu":
+        raise UserError("--quantize int8 runs on the CPU only (use --device cpu)")
+    if getattr(args, "quantize", "none") != "none" and getattr(args, "dtype", "float32") != "float32":
+        raise UserError("--quantize int8 starts from float32 weights (leave --dtype at float32)")
     frames = getattr(args, "frames", None)
     if frames is not None and frames < 2:
         raise UserError(f"--frames must be at least 2, got {frames}")
@@ -218,7 +242,9 @@ def _sampling(args) -> dict:
 
         args.governor = ThreadGovernor(args.threads, quiet=args.quiet)
     return {"seed": args.seed, "num_inference_steps": args.steps, "sampler": args.sampler, "w_img": args.w_img,
-            "w_txt": args.w_txt, "progress": not args.quiet, "callback": args.governor}
+            "w_txt": args.w_txt, "progress": not args.quiet, "callback": args.governor,
+            "cfg_truncation": args.cfg_truncation, "cfg_truncation_keep": args.cfg_truncation_keep,
+            "cache_interval": args.cache_interval}
 
 
 SHAPES_WORLD_NOTE = "warning: this model knows only Shapes World (coloured shapes that move; docs/shapes.md)"
@@ -283,9 +309,12 @@ def load_components(args):
         if not torch.cuda.is_available():
             raise UserError(f"--device {device}: no CUDA device is available here (use --device cpu)")
     lora = lora_specs(args.lora, args.lora_scale)
-    components = EmuVideoComponents.from_pretrained(args.model, device=device, dtype=args.dtype, lora=lora)
-    if getattr(args, "governor", None) is not None:
-        args.governor.apply()
+    governor = getattr(args, "governor", None)
+    with governor.loading() if governor is not None else contextlib.nullcontext():
+        components = EmuVideoComponents.from_pretrained(args.model, device=device, dtype=args.dtype, lora=lora)
+        components.quantize(getattr(args, "quantize", "none"))
+    if governor is not None:
+        governor.apply()
     if args.optimize:
         components.optimize_for_inference(tune_kernels=args.tune_kernels)
     return components

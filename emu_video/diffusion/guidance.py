@@ -42,8 +42,11 @@ __all__ = [
     "classifier_free_guidance",
     "repeat_for_guidance",
     "split_guidance",
+    "truncated_guidance",
     "two_condition_guidance",
 ]
+
+TRUNCATION_KEEPS = ("cond", "text")  # what the steps after CFG truncation keep (see `truncated_guidance`)
 
 PAPER_W_IMG = 2.0  # the paper's video sampling weights (App. Eq. 1)
 PAPER_W_TXT = 7.5
@@ -181,3 +184,22 @@ class TwoConditionGuidance(Guidance):
             return outputs[0]
         x_null, x_image, x_full = outputs
         return two_condition_guidance(x_null, x_image, x_full, self.w_img, self.w_txt)
+
+
+def truncated_guidance(guidance: Guidance, keep: str = "cond") -> Guidance:
+    """The guidance of the late steps under CFG truncation: fewer network passes per step.
+
+    keep="cond": the fully conditioned pass alone, X(I, p) (1 pass instead of 3, or 2 for the first frame).
+    keep="text": the unconditional pass is dropped but the text guidance stays, X(I) + w_txt (X(I, p) - X(I))
+    (2 passes instead of 3; the two-condition formula with w_img = 1). One-condition guidance keeps both of
+    its passes under "text".
+    """
+    if keep not in TRUNCATION_KEEPS:
+        raise ValueError(f"keep must be one of {TRUNCATION_KEEPS}, got {keep!r}")
+    if isinstance(guidance, NoGuidance) or len(guidance.passes()) == 1:
+        return guidance
+    if keep == "cond":
+        return NoGuidance()
+    if isinstance(guidance, TwoConditionGuidance):
+        return ClassifierFreeGuidance(guidance.w_txt)
+    return guidance

@@ -24,21 +24,40 @@ class FrameAutoencoder:
         self.shift_factor = float(getattr(vae.config, "shift_factor", 0.0) or 0.0)
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, device=None, dtype=None, chunk_size: int = 8) -> FrameAutoencoder:
-        from diffusers import AutoencoderKL
-
-        from emu_video.models._quiet import quiet_libraries
-
-        quiet_libraries()
-
+    def from_pretrained(cls, folder: str | Path, device=None, dtype=None, chunk_size: int = 8,
+                        native: bool = True) -> FrameAutoencoder:
+        """A diffusers `AutoencoderKL` folder. With `native` (default) the network is built by
+        `kl_autoencoder.KLAutoencoder` (same function, no diffusers import: seconds less start-up) when the
+        folder is one it represents; otherwise, and with `native=False`, diffusers loads it."""
         folder = Path(folder)
         if not (folder / "config.json").exists():
             raise UserError(f"no autoencoder (vae/config.json) in {folder.parent}")
-        try:
-            vae = AutoencoderKL.from_pretrained(folder, local_files_only=True, use_safetensors=True)
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise UserError(f"cannot load the autoencoder from {folder}: {exc}") from exc
+        vae = cls._native(folder) if native else None
+        if vae is None:
+            from diffusers import AutoencoderKL
+
+            from emu_video.models._quiet import quiet_libraries
+
+            quiet_libraries("diffusers")
+            try:
+                vae = AutoencoderKL.from_pretrained(folder, local_files_only=True, use_safetensors=True)
+            except (OSError, ValueError, RuntimeError) as exc:
+                raise UserError(f"cannot load the autoencoder from {folder}: {exc}") from exc
         return cls(vae.to(device=device or "cpu", dtype=dtype or torch.float32), chunk_size)
+
+    @staticmethod
+    def _native(folder: Path):
+        """The folder's autoencoder built without diffusers, or None when it needs diffusers."""
+        from emu_video.io.jsonfile import read_json
+        from emu_video.models.kl_autoencoder import KLAutoencoder, supports
+
+        if not (folder / "diffusion_pytorch_model.safetensors").exists() or not supports(
+                read_json(folder / "config.json", "autoencoder config")):
+            return None
+        try:
+            return KLAutoencoder.from_folder(folder)
+        except (KeyError, RuntimeError, ValueError):  # names or shapes it does not know: diffusers reads it
+            return None
 
     def to_channels_last(self, enabled: bool = True) -> FrameAutoencoder:
         """Convolutions on (N, H, W, C) frames (cuDNN's NHWC kernels on GPUs): weights and each chunk."""

@@ -70,12 +70,14 @@ class DownBlock(_Level):
         last = level == len(cfg.block_out_channels) - 1
         self.downsamplers = None if last else nn.ModuleList([Downsample(cout, cfg.temporal_layers, cfg.temporal_kernel_size)])
 
-    def forward(self, h, temb, contexts, num_frames: int, use_temporal: bool):
+    def forward(self, h, temb, contexts, num_frames: int, use_temporal: bool, downsample: bool = True):
+        """`downsample=False` stops before the downsampler (a shallow pass of deep_cache.py needs only the
+        skips of this level)."""
         skips = []
         for j in range(len(self.resnets)):
             h = self._step(j, h, temb, contexts, num_frames, use_temporal)
             skips.append(h)
-        if self.downsamplers is not None:
+        if self.downsamplers is not None and downsample:
             h = self.downsamplers[0](h, num_frames, use_temporal)
             skips.append(h)
         return h, skips

@@ -346,9 +346,14 @@ class FastPathsMixin:
 
     # Running the network under these settings --------------------------------------------------------------
     def _execute(self, use_temporal: bool, sample: torch.Tensor, timestep: torch.Tensor,
-                 contexts: list[torch.Tensor]) -> torch.Tensor:
+                 contexts: list[torch.Tensor], cache=None) -> torch.Tensor:
         """The network on checked inputs (what `forward` hands over): replayed from a CUDA graph for CUDA
-        inputs without autograd once graphs are on, else run directly."""
+        inputs without autograd once graphs are on, else run directly. With a step cache (deep_cache.py) the
+        network runs without graphs (which pass runs is decided per step, outside any recorded graph), and
+        under "full" compilation eagerly."""
+        if cache is not None:
+            network = self._network if self.compile_mode == "full" else self._forward_network
+            return network(use_temporal, sample, timestep, list(contexts), cache)
         graphs = self._cuda_graphs
         if graphs is not None and sample.is_cuda and not torch.is_grad_enabled():
             return graphs((use_temporal,), [sample, timestep, *contexts], context=torch.is_autocast_enabled("cuda"))
@@ -366,6 +371,14 @@ class FastPathsMixin:
                 for patch in self._training_compile_options():
                     stack.enter_context(patch)
             return network(use_temporal, sample, timestep, list(contexts))
+
+    def _forward_network(self, use_temporal: bool, sample: torch.Tensor, timestep: torch.Tensor,
+                         contexts: list[torch.Tensor], cache) -> torch.Tensor:
+        """`_network` with a step cache, under the same compile stance as `_forward_tensors`."""
+        if not use_temporal and not self.compile_image_model and self.compile_mode != "none":
+            with eager_stance():
+                return self._network(use_temporal, sample, timestep, contexts, cache)
+        return self._network(use_temporal, sample, timestep, contexts, cache)
 
     def _heads(self) -> tuple[Callable, Callable]:
         """The input and output heads `_network` runs: compiled ones under "blocks", else the plain methods."""

@@ -90,18 +90,26 @@ class TextEncoder(torch.nn.Module):
         cls, folder: str | Path, max_length: int = 77, device=None, dtype=None, tokenizer_folder: str | Path | None = None,
         clause_tokens: int = 0,
     ) -> TextEncoder:
-        """Load from local folders only (diffusers layout keeps the tokenizer in a sibling `tokenizer/`)."""
-        import transformers
-
-        from emu_video.models._quiet import quiet_libraries
-
-        quiet_libraries()
-
+        """Load from local folders only (diffusers layout keeps the tokenizer in a sibling `tokenizer/`).
+        A BERT encoder with a fast tokenizer file is built without importing transformers (bert.py: the same
+        function, seconds less start-up); every other one is loaded with transformers."""
         folder = Path(folder)
         tok_folder = Path(tokenizer_folder) if tokenizer_folder else folder
         for f in (folder, tok_folder):
             if not f.is_dir():
                 raise UserError(f"text encoder folder not found: {f}")
+        from emu_video.models.bert import load_bert
+
+        native = load_bert(folder, tok_folder)
+        if native is not None:
+            tokenizer, model = native
+            return cls(tokenizer, model.to(device=device or "cpu", dtype=dtype or torch.float32), max_length,
+                       clause_tokens)
+        import transformers
+
+        from emu_video.models._quiet import quiet_libraries
+
+        quiet_libraries("transformers")
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(tok_folder, local_files_only=True)
             config = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
@@ -142,7 +150,8 @@ class TextEncoder(torch.nn.Module):
 
     def _encode(self, texts: list[str], padding: str) -> tuple[torch.Tensor, torch.Tensor]:
         device = next(self.model.parameters()).device
-        batch = self.tokenizer(texts, padding=padding, max_length=self.max_length, truncation=True, return_tensors="pt")
+        batch = self.tokenizer(texts, padding=padding, max_length=self.max_length, truncation=True,
+                               return_tensors="pt")
         mask = batch.get("attention_mask")
         mask = torch.ones_like(batch["input_ids"]) if mask is None else mask
         kwargs = {"input_ids": batch["input_ids"].to(device)}

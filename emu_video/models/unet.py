@@ -13,6 +13,7 @@ from torch import nn
 from emu_video.errors import UserError
 from emu_video.models.blocks import DownBlock, MidBlock, UpBlock
 from emu_video.models.config import VideoUNetConfig
+from emu_video.models.deep_cache import DeepFeatureCache
 from emu_video.models.embeddings import TimestepEmbedding, sinusoidal_embedding
 from emu_video.models.fast import FastPathsMixin
 from emu_video.models.naming import VIDEO_PARAM_MARKERS, is_video_param
@@ -143,13 +144,15 @@ class VideoUNet(PretrainedMixin, FastPathsMixin, nn.Module):
         timestep: torch.Tensor | float,
         encoder_hidden_states: torch.Tensor | Sequence[torch.Tensor],
         use_temporal: bool = True,
+        cache: DeepFeatureCache | None = None,
     ) -> torch.Tensor:
         """Predict noise / velocity.
 
         sample: (B, C, T, H, W) video latents or (B, C, H, W) images; C = latent channels, or 2C+1 with
         the conditioning latent and mask. timestep: scalar or (B,). encoder_hidden_states: one (B, L, D)
         tensor per text context. use_temporal=False runs the network as the text-to-image model (frames
-        independent).
+        independent). `cache`: a `DeepFeatureCache` (deep_cache.py) whose deep feature a shallow pass reuses
+        and a full pass refreshes; None runs the whole network.
         """
         cfg = self.config
         is_image = sample.ndim == 4
@@ -165,10 +168,11 @@ class VideoUNet(PretrainedMixin, FastPathsMixin, nn.Module):
         timestep = torch.as_tensor(timestep, device=sample.device)
         timestep = timestep.expand(b) if timestep.ndim == 0 else timestep
         contexts = self._checked_contexts(encoder_hidden_states, b)
-        out = self._execute(bool(use_temporal), sample, timestep, contexts)  # CUDA graphs, compiled or eager
+        out = self._execute(bool(use_temporal), sample, timestep, contexts, cache)  # CUDA graphs, compiled or eager
         return out[:, :, 0] if is_image else out
 
-    def _network(self, use_temporal: bool, sample: torch.Tensor, timestep: torch.Tensor, contexts: list[torch.Tensor]) -> torch.Tensor:
+    def _network(self, use_temporal: bool, sample: torch.Tensor, timestep: torch.Tensor, contexts: list[torch.Tensor],
+                 cache: DeepFeatureCache | None = None) -> torch.Tensor:
         cfg = self.config
         b, c, t, h, w = sample.shape
         if self.channels_last:  # one copy straight into (B*T, H, W, C) memory
@@ -185,11 +189,20 @@ class VideoUNet(PretrainedMixin, FastPathsMixin, nn.Module):
         heads = self._heads()  # compiled with set_compile("blocks"), else _input_head and _output_head
         h_ = heads[0](frames, t, use_temporal)
         skips = [h_]
+        cache = cache if len(self.down_blocks) > 1 else None  # one level: nothing deep to reuse
+        if cache is not None and cache.usable(b * t, h, w):  # shallow pass: the first level only
+            h_, block_skips = self._run(self.down_blocks[0], h_, temb, contexts, t, use_temporal, False)
+            skips.extend(block_skips)
+            h_ = self._run(self.up_blocks[-1], cache.feature, skips, temb, contexts, t, use_temporal, None)
+            cache.shallow_steps += 1
+            return heads[1](h_).view(b, t, -1, h, w).transpose(1, 2)
         for block in self.down_blocks:
             h_, block_skips = self._run(block, h_, temb, contexts, t, use_temporal)
             skips.extend(block_skips)
         h_ = self._run(self.mid_block, h_, temb, contexts, t, use_temporal)
-        for block in self.up_blocks:
+        for i, block in enumerate(self.up_blocks):
+            if cache is not None and i == len(self.up_blocks) - 1:
+                cache.store(h_)
             n = len(block.resnets)
             block_skips, skips = skips[-n:], skips[:-n]
             size = tuple(skips[-1].shape[-2:]) if skips else None

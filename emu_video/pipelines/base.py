@@ -17,10 +17,11 @@ import torch
 
 from emu_video.data.frames import to_model_pixels
 from emu_video.diffusion import NoiseSchedule
-from emu_video.diffusion.guidance import Guidance, Pass
+from emu_video.diffusion.guidance import TRUNCATION_KEEPS, Guidance, Pass, truncated_guidance
 from emu_video.diffusion.layouts import Layout
 from emu_video.diffusion.samplers import SAMPLERS, make_sampler
 from emu_video.errors import UserError
+from emu_video.models.deep_cache import DeepFeatureCache
 from emu_video.pipelines.components import EmuVideoComponents
 
 StepCallback = Callable[[int, torch.Tensor, torch.Tensor], None]
@@ -96,6 +97,31 @@ def check_weight(value, name: str) -> float:
     return value
 
 
+def check_cfg_truncation(value) -> float:
+    value = check_weight(value, "cfg_truncation")
+    if not 0.0 <= value <= 1.0:
+        raise UserError(f"cfg_truncation is the share of steps that keep full guidance, from 0 to 1; got {value:g}")
+    return value
+
+
+def check_truncation_keep(value) -> str:
+    if value not in TRUNCATION_KEEPS:
+        raise UserError(f"cfg_truncation_keep must be one of {', '.join(TRUNCATION_KEEPS)}, got {value!r}")
+    return value
+
+
+def check_cache_interval(value) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not 1 <= value <= 1000:
+        raise UserError(f"cache_interval must be an integer from 1 (no caching) to 1000, got {value!r}")
+    return int(value)
+
+
+def guided_steps(num_steps: int, cfg_truncation: float) -> int:
+    """How many of a loop's first steps run every guidance pass under CFG truncation: the fraction
+    `cfg_truncation` of `num_steps`, rounded half up (1.0: all; 0.6 of 10: 6, the last 4 truncated)."""
+    return min(num_steps, int(math.floor(cfg_truncation * num_steps + 0.5 + 1e-9)))
+
+
 def check_sampler(name: str) -> str:
     if name not in SAMPLERS:
         raise UserError(f"unknown sampler {name!r}; choose one of: {', '.join(SAMPLERS)}")
@@ -115,6 +141,9 @@ class Settings:
     generator: torch.Generator
     callback: StepCallback | None = None  # called after every sampler step: callback(i, t, latents)
     progress: bool = True  # a progress bar per denoising loop
+    cfg_truncation: float = 1.0  # share of each loop's steps that run every guidance pass (1: all of them)
+    cfg_truncation_keep: str = "cond"  # what the later steps keep: "cond" (1 pass) or "text" (drops the null pass)
+    cache_interval: int = 1  # a full U-Net pass every N steps, shallow ones reusing deep features between (1: off)
 
 
 # The guided model ------------------------------------------------------------------------------------------
@@ -132,6 +161,7 @@ class ConditionedUNet:
         self.text = text
         self.channels = None if cond is None else torch.cat([cond, mask.to(cond.dtype)], dim=1)
         self.use_temporal = use_temporal
+        self.cache: DeepFeatureCache | None = None  # set by `denoise` when step caching is on
 
     def pass_inputs(self, p: Pass) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
         b = self.text[0].shape[0]
@@ -141,7 +171,9 @@ class ConditionedUNet:
         return (self.channels if p.image else torch.zeros_like(self.channels)), contexts
 
     def __call__(self, sample: torch.Tensor, t: torch.Tensor, contexts: list[torch.Tensor]) -> torch.Tensor:
-        return self.unet(sample, t, contexts, use_temporal=self.use_temporal)
+        if self.cache is None:
+            return self.unet(sample, t, contexts, use_temporal=self.use_temporal)
+        return self.unet(sample, t, contexts, use_temporal=self.use_temporal, cache=self.cache)
 
 
 def denoise(
@@ -153,12 +185,33 @@ def denoise(
     label: str | None = None,
 ) -> torch.Tensor:
     """The chosen sampler from `latents` (pure noise at t=T) to the final latents, the model guided; `label`
-    names the stage on the progress bar."""
-    sampler = make_sampler(check_sampler(settings.sampler), schedule, check_steps(settings.steps))
-    fn = guidance.denoiser(model)
-    with torch.inference_mode():
-        x = sampler.sample(lambda x, t: fn(x, t).to(x.dtype), latents, callback=settings.callback,
-                           progress=settings.progress, generator=settings.generator, desc=label)
+    names the stage on the progress bar.
+
+    Two speed levers of `settings`: CFG truncation (after the first `cfg_truncation` share of the steps,
+    the guidance of `truncated_guidance`: fewer passes per step) and step caching (`cache_interval` > 1: a
+    full U-Net pass every that many steps, shallow passes reusing its deep features in between; see
+    emu_video/models/deep_cache.py). At their defaults (1.0 and 1) the loop is the plain guided sampler."""
+    steps = check_steps(settings.steps)
+    sampler = make_sampler(check_sampler(settings.sampler), schedule, steps)
+    guided = guided_steps(steps, check_cfg_truncation(settings.cfg_truncation))
+    early = guidance.denoiser(model)
+    late = truncated_guidance(guidance, check_truncation_keep(settings.cfg_truncation_keep)).denoiser(model) \
+        if guided < steps else early
+    interval = check_cache_interval(settings.cache_interval)
+    model.cache = DeepFeatureCache(interval) if interval > 1 else None
+
+    def fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        i = sampler.index_of(t)
+        if model.cache is not None:
+            model.cache.refresh(i)
+        return (early if i < guided else late)(x, t).to(x.dtype)
+
+    try:
+        with torch.inference_mode():
+            x = sampler.sample(fn, latents, callback=settings.callback, progress=settings.progress,
+                               generator=settings.generator, desc=label)
+    finally:
+        model.cache = None  # frees the cached feature
     return x.to(latents.dtype)
 
 
@@ -189,10 +242,17 @@ class Pipeline:
     def prepare(self, prompt, *, seed: int | None = None, generator: torch.Generator | None = None,
                 num_inference_steps: int | None = None, sampler: str | None = None, w_img: float | None = None,
                 w_txt: float | None = None, height: int | None = None, width: int | None = None,
-                callback: StepCallback | None = None, progress: bool = True) -> tuple[str, Settings]:
+                callback: StepCallback | None = None, progress: bool = True, cfg_truncation: float | None = None,
+                cfg_truncation_keep: str | None = None, cache_interval: int | None = None) -> tuple[str, Settings]:
         """The checked prompt and the call's settings: every pipeline's `**sampling` keywords, any left out
         filled from the model folder's defaults, and a generator made from `seed` unless one is given
-        (noise is drawn on the CPU, so a seed gives the same video on any device)."""
+        (noise is drawn on the CPU, so a seed gives the same video on any device).
+
+        Speed levers (each off at 1.0 / 1 unless the model folder's defaults set it): `cfg_truncation`, the
+        share of each denoising loop's steps that run every guidance pass (0.6: the last 40 % of the steps
+        run fewer passes); `cfg_truncation_keep`, what those steps keep ("cond": the fully conditioned pass
+        alone; "text": text guidance without the unconditional pass); `cache_interval`, a full U-Net pass
+        every that many steps and shallow ones, reusing its deep features, in between."""
         settings = Settings(
             steps=check_steps(self.default(num_inference_steps, self.steps_key)),
             sampler=check_sampler(self.default(sampler, "sampler")),
@@ -200,6 +260,9 @@ class Pipeline:
             w_txt=check_weight(self.default(w_txt, "w_txt"), "w_txt"),
             height=int(self.default(height, "height")), width=int(self.default(width, "width")),
             generator=generator or make_generator(seed), callback=callback, progress=progress,
+            cfg_truncation=check_cfg_truncation(self.default(cfg_truncation, "cfg_truncation")),
+            cfg_truncation_keep=check_truncation_keep(self.default(cfg_truncation_keep, "cfg_truncation_keep")),
+            cache_interval=check_cache_interval(self.default(cache_interval, "cache_interval")),
         )
         return check_prompt(prompt), settings
 

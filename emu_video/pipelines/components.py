@@ -184,6 +184,14 @@ class EmuVideoComponents:
         self.vae.optimize_for_inference(compile=on_cuda and bool(compile) and compile != "none")
         return self
 
+    def quantize(self, mode: str | None = "int8") -> EmuVideoComponents:
+        """int8 dynamic quantisation of the U-Net's spatial Linear layers for CPU inference ("none": as is;
+        emu_video/models/quantize.py). Merge LoRA adapters first."""
+        from emu_video.models.quantize import apply_quantization
+
+        apply_quantization(self.unet, mode)
+        return self
+
     # Layouts: which temporal weights (and schedule) sample each ------------------------------------------
     def has_layout(self, name: str) -> bool:
         """Whether this folder has temporal weights trained for layout `name` (not borrowed from another)."""

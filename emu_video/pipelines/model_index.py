@@ -57,6 +57,9 @@ SAMPLING_DEFAULTS: dict[str, Any] = {
     "interpolation_noise_t": 100,
     "height": 512,
     "width": 512,
+    "cfg_truncation": 1.0,  # speed levers, off unless a folder's defaults switch them on (pipelines/base.py)
+    "cfg_truncation_keep": "cond",
+    "cache_interval": 1,
 }
 
 

@@ -45,7 +45,8 @@ class TextToVideoPipeline(Pipeline):
         prompt, s = self.prepare(prompt, **sampling)
         interpolate = interpolate and c.has_layout("interpolation")
         steps = {"generator": s.generator, "num_inference_steps": s.steps, "sampler": s.sampler,
-                 "callback": s.callback, "progress": s.progress}
+                 "callback": s.callback, "progress": s.progress, "cfg_truncation": s.cfg_truncation,
+                 "cfg_truncation_keep": s.cfg_truncation_keep, "cache_interval": s.cache_interval}
         image = None
         if direct:
             video = self.direct(prompt, num_frames, s)

@@ -195,3 +195,16 @@ def test_optimize_flag_keeps_the_video(tiny_model_dir, tmp_path):
     assert main(["generate", "a red circle moves left", "--model", str(tiny_model_dir), "--out", str(out),
                  "--frames", "8", "--optimize", "--quiet"]) == 0
     assert probe_video(out)["frames"] == 37
+
+
+def test_speed_lever_flags(tiny_model_dir, tmp_path, capsys):
+    m = ["--model", str(tiny_model_dir), "--quiet", "--frames", "8"]
+    plain, fast = tmp_path / "plain.mp4", tmp_path / "fast.mp4"
+    assert main(["generate", "a red circle moves left", "--out", str(plain), *m]) == 0
+    assert main(["generate", "a red circle moves left", "--out", str(fast), "--cfg-truncation", "0.5",
+                 "--cfg-truncation-keep", "text", "--cache-interval", "2", "--quantize", "int8", *m]) == 0
+    assert read_video(fast).frames.shape == read_video(plain).frames.shape
+    for bad in (["--cfg-truncation", "1.5"], ["--cache-interval", "0"], ["--quantize", "int8", "--dtype", "bfloat16"],
+                ["--quantize", "int8", "--device", "cuda"]):
+        assert main(["generate", "x", "--out", str(tmp_path / "bad.mp4"), *m, *bad]) == 2
+        assert "error" in capsys.readouterr().err

@@ -120,3 +120,26 @@ def test_one_condition_object_drops_only_the_text():
     model = _TaggingModel()  # with an image condition, both passes keep it
     out = ClassifierFreeGuidance(3.0).denoiser(model)(torch.zeros(1, 1, 2), torch.tensor(3))
     assert torch.allclose(out, torch.tensor(10.0 + 3.0 * (11.0 - 10.0)))
+
+
+def test_truncated_guidance_keeps_fewer_passes_with_the_right_formula():
+    from emu_video.diffusion.guidance import (
+        FULL,
+        IMAGE_ONLY,
+        ClassifierFreeGuidance,
+        NoGuidance,
+        TwoConditionGuidance,
+        truncated_guidance,
+    )
+
+    two = TwoConditionGuidance(2.0, 7.5)
+    assert truncated_guidance(two, "cond").passes() == (FULL,)
+    text = truncated_guidance(two, "text")
+    assert text.passes() == (IMAGE_ONLY, FULL)
+    x_img, x_full = torch.randn(2, 3), torch.randn(2, 3)
+    torch.testing.assert_close(text.combine([x_img, x_full]), x_img + 7.5 * (x_full - x_img))
+    one = ClassifierFreeGuidance(5.0)
+    assert isinstance(truncated_guidance(one, "cond"), NoGuidance) and truncated_guidance(one, "text") is one
+    assert isinstance(truncated_guidance(NoGuidance(), "text"), NoGuidance)
+    with pytest.raises(ValueError):
+        truncated_guidance(two, "null")
