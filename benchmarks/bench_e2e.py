@@ -1,6 +1,6 @@
 """The paper-size text -> 65-frame 512 px video, baseline against fast settings, in one run on one GPU.
 
-    python benchmarks/bench_e2e.py --out $OUT/e2e.json --markdown $OUT/e2e.md          # on the GPU
+    python benchmarks/bench_e2e.py --out results/e2e.json --markdown results/e2e.md          # on the GPU
     python benchmarks/bench_e2e.py --tiny --out /tmp/e2e.json                          # a CPU smoke run
 
 (`--tiny`: the tiny configuration at 64 px with a tenth of the steps; its numbers mean nothing.)
