@@ -30,6 +30,7 @@ from emu_video.shapes.datasets import (
     image_sample,
     video_sample,
 )
+from emu_video.shapes.rename import rename_words
 
 DEFAULT_EPOCH_SIZE = 1_000_000
 
@@ -37,7 +38,8 @@ DEFAULT_EPOCH_SIZE = 1_000_000
 class ShapesWorldDataset(Dataset):
     def __init__(self, kind: str, resolution: int, clip: ClipSpec | None = None, seed: int = 0,
                  epoch_size: int = DEFAULT_EPOCH_SIZE, two_object_fraction: float | None = None,
-                 motion_captions: float = 0.0, past_frames: int = 0, motion_change: float = 0.0):
+                 motion_captions: float = 0.0, past_frames: int = 0, motion_change: float = 0.0,
+                 rename: dict[str, str] | None = None):
         if kind not in ("video", "image"):
             raise ValueError(f"kind must be video or image, got {kind!r}")
         if kind == "video" and clip is None:
@@ -50,6 +52,7 @@ class ShapesWorldDataset(Dataset):
         if motion_change and not (kind == "video" and 1 <= past_frames < clip.num_frames):
             raise ValueError("motion_change needs video clips and 1 <= past_frames < the clip's frames")
         self.past_frames, self.motion_change = int(past_frames), float(motion_change)
+        self.rename = dict(rename or {})  # caption words said another way (emu_video/shapes/rename.py)
 
     def __len__(self) -> int:
         return self.epoch_size
@@ -61,7 +64,12 @@ class ShapesWorldDataset(Dataset):
         return self[(0, index)]["caption"]
 
     def __getitem__(self, key):
-        epoch, index = key
+        item = self._item(*key)
+        if self.rename:
+            item["caption"] = rename_words(item["caption"], self.rename)
+        return item
+
+    def _item(self, epoch, index):
         i = self._stream_index(epoch, index)
         size = self.resolution if self.resolution <= P.SIZE else P.SIZE
         if self.kind == "image":

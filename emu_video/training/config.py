@@ -145,6 +145,9 @@ class ShapesSection:
     # extension stages: the share of clips whose motions change after the layout's past frames, captioned
     # with the new motions (the rest go on as they began)
     motion_change: float = 0.0
+    # words of the captions said another way, e.g. {red = "vermilion"}: every caption uses the new word
+    # instead (whole words), which teaches a fine-tune (a LoRA, say) a word the model never saw
+    rename: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -366,6 +369,12 @@ def _validate(c: TrainingConfig) -> None:
     if sh.motion_change and (c.stage.kind != "extension" or c.data.source != "shapes"):
         raise UserError("shapes.motion_change is for extension stages on Shapes World (data.source = 'shapes'), "
                         f"not a {c.stage.kind} stage on {c.data.source!r} data")
+    if sh.rename:
+        from emu_video.shapes.rename import check_renames
+
+        if c.data.source != "shapes":
+            raise UserError(f"shapes.rename changes Shapes World captions; this stage reads {c.data.source!r} data")
+        check_renames(sh.rename)
     sources = [bool(c.data.manifest), bool(c.data.shards), bool(c.data.cache)]
     if c.data.source == "shapes":
         if any(sources):

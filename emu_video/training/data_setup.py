@@ -33,7 +33,7 @@ def pixel_dataset(cfg: TrainingConfig):
         past = layout.past(d.num_frames) if sh.motion_change and layout is not None else 0
         return ShapesWorldDataset(cfg.media_kind, d.resolution, clip_spec(cfg), cfg.train.seed,
                                   two_object_fraction=two, motion_captions=sh.image_motion_captions,
-                                  past_frames=past, motion_change=sh.motion_change)
+                                  past_frames=past, motion_change=sh.motion_change, rename=sh.rename)
     if d.source != "files":
         raise UserError(f"data.source = {d.source!r}; choose files or shapes")
     return PixelDataset(MediaSource(d.manifest, d.shards), cfg.media_kind, d.resolution, clip_spec(cfg), cfg.train.seed)

@@ -93,7 +93,7 @@ def test_repository_stage_configs_load():
     folder = Path(__file__).resolve().parents[2] / "configs" / "stages" / "shapes_world"
     files = sorted(folder.glob("*.toml"))
     assert {f.stem for f in files} == {"autoencoder", "text_to_image", "video_64", "video_128", "interpolation",
-                                       "extension", "keyframes"}
+                                       "extension", "keyframes", "lora_new_word"}
     cfgs = {f.stem: load_config(str(f)) for f in files}
     assert (cfgs["video_64"].data.resolution, cfgs["video_64"].data.num_frames, cfgs["video_64"].data.fps) == (
         64, 16, 4.0)
