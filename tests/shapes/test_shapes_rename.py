@@ -41,3 +41,24 @@ def test_the_stage_config_loads_and_other_data_is_refused(tmp_path):
     with pytest.raises(UserError, match="shapes.rename"):
         load_config("configs/stages/shapes_world/lora_new_word.toml", ["data.source='files'",
                                                                        f"data.manifest='{tmp_path / 'm.jsonl'}'"])
+
+
+def test_the_new_word_script_judges_both_words(tiny_model_dir, tmp_path, one_thread):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "lora_new_word.py"
+    spec = importlib.util.spec_from_file_location("lora_new_word", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    items = script.word_items("red", ["eval-seen"], seeds=1)
+    assert items and all("red" in p.split() for p, _ in items)
+    out = tmp_path / "r.json"
+    assert script.main(["--model", str(tiny_model_dir), "--set", "eval-seen", "--seeds", "1", "--steps", "1",
+                        "--out", str(out)]) == 0
+    res = json.loads(out.read_text())["results"]
+    assert [r["word"] for r in res] == ["vermilion", "red"]
+    red_objects = sum(p.count(" red ") + p.startswith("red ") for p, _ in items)
+    assert all(r["objects"] == red_objects and sum(r["drawn"].values()) == red_objects for r in res)
+    assert script.main(["--model", str(tiny_model_dir), "--old", "crimson"]) == 2
